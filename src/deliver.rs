@@ -1,0 +1,239 @@
+//! Deliveries: one signed POST of one payload to one webhook, bounded in
+//! time and memory, and its outcome.
+//!
+//! Only a 2xx answer counts as delivered. rb-gateway's own sender merely
+//! warns on other answers; we report them as failures because a push whose
+//! notification was refused leaves review requests open, and the
+//! administrator has to hear of it. Redirects are not followed: Review Board
+//! answers a URL without its trailing slash with a 301, and a client that
+//! follows it turns the POST into a GET that loses the body.
+
+use std::io::{self, Read};
+use std::time::{Duration, Instant};
+
+use crate::settings::Webhook;
+use crate::sign::sign;
+use crate::wire;
+
+/// Bounds how much of an answer's body is read, to quote it in a message;
+/// a receiver sending an endless body cannot make us hold more.
+const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+
+/// Bounds the quoted part of an answer's body in a message.
+const MAX_QUOTED_CHARS: usize = 160;
+
+/// Describes how one delivery ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Got a 2xx answer.
+    Delivered {
+        /// Gives the HTTP status.
+        status: u16,
+    },
+    /// Got no 2xx answer.
+    Failed(Failure),
+}
+
+/// Says why a delivery failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Got an answer other than 2xx or a redirect.
+    Status {
+        /// Gives the HTTP status.
+        status: u16,
+        /// Gives the reason phrase.
+        reason: String,
+        /// Gives the start of the answer's body, if it has one.
+        body: String,
+    },
+    /// Got a redirect, which is not followed.
+    Redirect {
+        /// Gives the HTTP status.
+        status: u16,
+        /// Gives the `Location` header, if any.
+        location: Option<String>,
+        /// Says whether the configured URL lacks its trailing slash.
+        missing_slash: bool,
+    },
+    /// Did not get an answer in time.
+    Timeout(Duration),
+    /// Could not connect, send or read.
+    Transport(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status {
+                status,
+                reason,
+                body,
+            } => {
+                write!(f, "HTTP {status} {reason}")?;
+                if !body.is_empty() {
+                    write!(f, ": {body}")?;
+                }
+                Ok(())
+            }
+            Failure::Redirect {
+                status,
+                location,
+                missing_slash,
+            } => {
+                write!(f, "HTTP {status} redirect")?;
+                if let Some(location) = location {
+                    write!(f, " to {location}")?;
+                }
+                f.write_str(" (redirects are not followed")?;
+                if *missing_slash {
+                    f.write_str("; Review Board hook URLs end with \"/\"")?;
+                }
+                f.write_str(")")
+            }
+            Failure::Timeout(limit) => write!(f, "no answer within {} s", limit.as_secs()),
+            Failure::Transport(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Holds the result of one delivery.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Tells how it ended.
+    pub outcome: Outcome,
+    /// Gives the time it took.
+    pub elapsed: Duration,
+}
+
+/// Signs `body` with the webhook's secret and POSTs it as `event`.
+pub fn deliver(webhook: &Webhook, event: &str, body: &[u8]) -> Attempt {
+    let started = Instant::now();
+    let request = minreq::post(webhook.url.as_str())
+        .with_header("Content-Type", wire::CONTENT_TYPE_JSON)
+        .with_header("User-Agent", wire::USER_AGENT)
+        .with_header(wire::HEADER_EVENT, event)
+        .with_header(
+            wire::HEADER_SIGNATURE,
+            sign(webhook.secret.as_bytes(), body),
+        )
+        .with_body(body.to_vec())
+        // minreq turns this into one deadline for connecting, sending and
+        // reading the answer, so a receiver that trickles bytes is cut off.
+        .with_timeout(webhook.timeout.as_secs().max(1))
+        .with_follow_redirects(false);
+
+    let outcome = match request.send_lazy() {
+        Ok(answer) => judge(webhook, answer),
+        Err(error) => Outcome::Failed(transport_failure(error, webhook.timeout)),
+    };
+    Attempt {
+        outcome,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Turns an answer into an outcome, reading a bounded part of its body.
+fn judge(webhook: &Webhook, answer: minreq::ResponseLazy) -> Outcome {
+    let status = answer.status_code;
+    if (200..300).contains(&status) {
+        return Outcome::Delivered { status };
+    }
+    if (300..400).contains(&status) {
+        let location = header(&answer.headers, "location");
+        return Outcome::Failed(Failure::Redirect {
+            status,
+            location,
+            missing_slash: !webhook.url.ends_with('/'),
+        });
+    }
+    let reason = answer.reason_phrase.clone();
+    let mut bytes = Vec::new();
+    // A receiver that answers an error may still stall or trickle its body;
+    // what arrived before that is quoted, the rest is not needed.
+    let _ = answer.take(MAX_ANSWER_BYTES).read_to_end(&mut bytes);
+    Outcome::Failed(Failure::Status {
+        status,
+        reason,
+        body: quote_body(&bytes),
+    })
+}
+
+/// Returns a header's value by case-insensitive name.
+fn header(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.clone())
+}
+
+/// Returns the first line of a body as printable text, shortened. An HTML
+/// error page is not worth quoting, so it gives nothing.
+fn quote_body(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if line.starts_with('<') {
+        return String::new();
+    }
+    let clean: String = line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_QUOTED_CHARS)
+        .collect();
+    clean
+}
+
+/// Describes a failure to connect, send or read.
+fn transport_failure(error: minreq::Error, limit: Duration) -> Failure {
+    match error {
+        minreq::Error::IoError(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Failure::Timeout(limit)
+        }
+        minreq::Error::IoError(e) => Failure::Transport(io_text(&e)),
+        other => Failure::Transport(other.to_string()),
+    }
+}
+
+/// Describes an I/O error without Rust's "(os error N)" suffix.
+fn io_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_lowercase(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explains_failures_in_one_line() {
+        let redirect = Failure::Redirect {
+            status: 301,
+            location: Some("http://rb/r/1/hooks/".into()),
+            missing_slash: true,
+        };
+        assert_eq!(
+            redirect.to_string(),
+            "HTTP 301 redirect to http://rb/r/1/hooks/ (redirects are not followed; \
+             Review Board hook URLs end with \"/\")"
+        );
+        let status = Failure::Status {
+            status: 400,
+            reason: "Bad Request".into(),
+            body: quote_body(b"Bad signature.\n"),
+        };
+        assert_eq!(status.to_string(), "HTTP 400 Bad Request: Bad signature.");
+        assert_eq!(quote_body(b"<!DOCTYPE html>\n<html>"), "");
+        assert_eq!(quote_body(b"\x1b[31mred\x07"), "[31mred");
+    }
+}

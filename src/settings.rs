@@ -1,0 +1,424 @@
+//! The settings file: reading the webhooks it lists and checking every field.
+//!
+//! The file is JSON with a top-level `webhooks` array; other top-level keys
+//! belong to other tools and are left alone. Inside a webhook every key must
+//! be known, so a typo cannot silently turn a webhook off. Finding the file
+//! (flag, environment, repository setting, default) is left to `config.rs`,
+//! which knows the repository; matching webhooks to a push happens here.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::wire;
+
+/// Gives the connect and read timeout of a delivery when none is set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The keys a webhook may have. `repos` is rb-gateway's own name for
+/// `repositories`, accepted so its webhooks file can be reused as is.
+const WEBHOOK_KEYS: &[&str] = &[
+    "id",
+    "url",
+    "secret",
+    "enabled",
+    "events",
+    "repositories",
+    "repos",
+    "timeout",
+];
+
+/// Names an event a webhook can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Commits reached the repository.
+    Push,
+}
+
+/// Describes one configured receiver.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    /// Identifies the webhook in messages; never the secret.
+    pub id: String,
+    /// Gives the http or https URL deliveries are POSTed to.
+    pub url: String,
+    /// Gives the HMAC-SHA1 key, used as UTF-8 bytes.
+    pub secret: String,
+    /// Says whether deliveries are made at all.
+    pub enabled: bool,
+    /// Lists the events the webhook hears of.
+    pub events: Vec<Event>,
+    /// Lists the repository names the webhook hears of.
+    pub repositories: Vec<String>,
+    /// Bounds the time of one delivery, connection and answer included.
+    pub timeout: Duration,
+}
+
+impl Webhook {
+    /// Returns whether this webhook wants `event` from `repository`.
+    pub fn wants(&self, event: Event, repository: &str) -> bool {
+        self.enabled
+            && self.events.contains(&event)
+            && self.repositories.iter().any(|r| r == repository)
+    }
+}
+
+/// Holds a loaded and checked configuration file.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Names the file the settings were read from.
+    pub path: PathBuf,
+    /// Lists the webhooks in file order.
+    pub webhooks: Vec<Webhook>,
+}
+
+impl Settings {
+    /// Reads and checks the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Settings, Error> {
+        let bytes = fs::read(path).map_err(|source| Error::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Settings::parse(path, &bytes)
+    }
+
+    /// Checks configuration file contents; `path` only names the file in
+    /// errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Settings, Error> {
+        let fail = |message: String| Error::Config {
+            path: path.to_path_buf(),
+            message,
+        };
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| fail(json_error(&e)))?;
+        let Value::Object(root) = root else {
+            return Err(fail(format!(
+                "expected a JSON object, found {}",
+                kind(&root)
+            )));
+        };
+        let list = match root.get("webhooks") {
+            Some(Value::Array(list)) => list,
+            Some(other) => {
+                return Err(fail(format!(
+                    "field \"webhooks\": expected an array, found {}",
+                    kind(other)
+                )))
+            }
+            None => return Err(fail("missing field \"webhooks\"".to_string())),
+        };
+
+        let mut webhooks: Vec<Webhook> = Vec::with_capacity(list.len());
+        for (index, value) in list.iter().enumerate() {
+            let webhook = parse_webhook(index, value).map_err(fail)?;
+            if let Some(first) = webhooks.iter().position(|w| w.id == webhook.id) {
+                return Err(fail(format!(
+                    "webhooks[{index}]: duplicate id \"{}\" (also used by webhooks[{first}])",
+                    webhook.id
+                )));
+            }
+            webhooks.push(webhook);
+        }
+        Ok(Settings {
+            path: path.to_path_buf(),
+            webhooks,
+        })
+    }
+
+    /// Returns the webhooks that want `event` from `repository`, in file
+    /// order.
+    pub fn matching(&self, event: Event, repository: &str) -> Vec<&Webhook> {
+        self.webhooks
+            .iter()
+            .filter(|w| w.wants(event, repository))
+            .collect()
+    }
+}
+
+/// Checks one element of the `webhooks` array.
+fn parse_webhook(index: usize, value: &Value) -> Result<Webhook, String> {
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "webhooks[{index}]: expected an object, found {}",
+            kind(value)
+        ));
+    };
+    // Name the webhook by its id once we know it, by position until then.
+    let label = match map.get("id") {
+        Some(Value::String(id)) if !id.is_empty() => format!("webhook \"{id}\""),
+        _ => format!("webhooks[{index}]"),
+    };
+    let field = Fields { map, label: &label };
+
+    if let Some(key) = map.keys().find(|k| !WEBHOOK_KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "{label}: unknown field \"{key}\" (known fields: {})",
+            WEBHOOK_KEYS.join(", ")
+        ));
+    }
+    let repositories = match (map.contains_key("repositories"), map.contains_key("repos")) {
+        (true, true) => {
+            return Err(format!(
+                "{label}: give \"repositories\" or \"repos\", not both"
+            ))
+        }
+        (false, true) => field.names("repos")?,
+        _ => field.names("repositories")?,
+    };
+
+    Ok(Webhook {
+        id: field.string("id")?,
+        url: field.url("url")?,
+        secret: field.string("secret")?,
+        enabled: field.boolean("enabled", true)?,
+        events: field.events("events")?,
+        repositories,
+        timeout: field.seconds("timeout", DEFAULT_TIMEOUT)?,
+    })
+}
+
+/// Reads typed fields out of one webhook object, naming the webhook and the
+/// field in every error.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    label: &'a str,
+}
+
+impl Fields<'_> {
+    fn error(&self, key: &str, message: impl std::fmt::Display) -> String {
+        format!("{}: field \"{key}\": {message}", self.label)
+    }
+
+    fn required(&self, key: &str) -> Result<&Value, String> {
+        self.map
+            .get(key)
+            .ok_or_else(|| format!("{}: missing field \"{key}\"", self.label))
+    }
+
+    fn string(&self, key: &str) -> Result<String, String> {
+        match self.required(key)? {
+            Value::String(s) if s.is_empty() => Err(self.error(key, "must not be empty")),
+            Value::String(s) => Ok(s.clone()),
+            other => Err(self.error(key, format!("expected a string, found {}", kind(other)))),
+        }
+    }
+
+    fn url(&self, key: &str) -> Result<String, String> {
+        let url = self.string(key)?;
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| {
+                self.error(key, format!("\"{url}\" is not an http:// or https:// URL"))
+            })?;
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(self.error(key, format!("\"{url}\" has no host")));
+        }
+        if url.chars().any(char::is_whitespace) {
+            return Err(self.error(key, format!("\"{url}\" contains white space")));
+        }
+        Ok(url)
+    }
+
+    fn boolean(&self, key: &str, default: bool) -> Result<bool, String> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.error(
+                key,
+                format!("expected true or false, found {}", kind(other)),
+            )),
+        }
+    }
+
+    fn list(&self, key: &str) -> Result<Vec<&str>, String> {
+        let Value::Array(items) = self.required(key)? else {
+            let found = kind(&self.map[key]);
+            return Err(self.error(key, format!("expected an array of strings, found {found}")));
+        };
+        if items.is_empty() {
+            return Err(self.error(key, "must not be empty"));
+        }
+        items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) if !s.is_empty() => Ok(s.as_str()),
+                Value::String(_) => Err(self.error(key, "contains an empty string")),
+                other => Err(self.error(key, format!("expected strings, found {}", kind(other)))),
+            })
+            .collect()
+    }
+
+    fn names(&self, key: &str) -> Result<Vec<String>, String> {
+        Ok(self.list(key)?.into_iter().map(str::to_string).collect())
+    }
+
+    fn events(&self, key: &str) -> Result<Vec<Event>, String> {
+        let mut events = Vec::new();
+        for name in self.list(key)? {
+            let event = match name {
+                wire::EVENT_PUSH | wire::EVENT_PUSH_LEGACY => Event::Push,
+                other => {
+                    return Err(self.error(
+                        key,
+                        format!("unknown event \"{other}\" (expected \"push\" or \"post-commit\")"),
+                    ))
+                }
+            };
+            if !events.contains(&event) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    fn seconds(&self, key: &str, default: Duration) -> Result<Duration, String> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(secs @ 1..=3600) => Ok(Duration::from_secs(secs)),
+                _ => Err(self.error(
+                    key,
+                    format!("expected whole seconds from 1 to 3600, found {n}"),
+                )),
+            },
+            Some(other) => Err(self.error(
+                key,
+                format!("expected a number of seconds, found {}", kind(other)),
+            )),
+        }
+    }
+}
+
+/// Describes a JSON syntax error by position, without serde's own suffix.
+fn json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text);
+    format!(
+        "invalid JSON at line {}, column {}: {message}",
+        error.line(),
+        error.column()
+    )
+}
+
+/// Names the JSON type of a value for error messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, String> {
+        Settings::parse(Path::new("c.json"), text.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"{"webhooks": [{"id": "rb", "url": "https://rb.example.com/repos/1/rbgateway/hooks/close-submitted/",
+        "secret": "s3cret", "enabled": true, "events": ["post-commit"], "repositories": ["repo1"]}],
+        "other_tool": 1}"#;
+
+    #[test]
+    fn accepts_a_full_webhook_and_foreign_top_level_keys() {
+        let settings = parse(GOOD).unwrap();
+        let hook = &settings.webhooks[0];
+        assert_eq!(hook.id, "rb");
+        assert_eq!(hook.events, vec![Event::Push]);
+        assert_eq!(hook.timeout, DEFAULT_TIMEOUT);
+        assert!(hook.wants(Event::Push, "repo1"));
+        assert!(!hook.wants(Event::Push, "repo2"));
+    }
+
+    #[test]
+    fn accepts_rb_gateway_repos_key() {
+        let text = GOOD.replace("\"repositories\"", "\"repos\"");
+        assert_eq!(
+            parse(&text).unwrap().webhooks[0].repositories,
+            vec!["repo1"]
+        );
+    }
+
+    #[test]
+    fn names_file_webhook_and_field() {
+        let cases = [
+            (
+                "\"enabled\": true",
+                "\"enabled\": \"yes\"",
+                "c.json: webhook \"rb\": field \"enabled\": expected true or false, found a string",
+            ),
+            (
+                "\"events\"",
+                "\"evnets\"",
+                "c.json: webhook \"rb\": unknown field \"evnets\"",
+            ),
+            (
+                "[\"post-commit\"]",
+                "[\"commit\"]",
+                "c.json: webhook \"rb\": field \"events\": unknown event \"commit\"",
+            ),
+            (
+                "[\"repo1\"]",
+                "[]",
+                "c.json: webhook \"rb\": field \"repositories\": must not be empty",
+            ),
+            (
+                "https://rb",
+                "ftp://rb",
+                "c.json: webhook \"rb\": field \"url\": \"ftp://rb",
+            ),
+            (
+                "\"secret\": \"s3cret\", ",
+                "",
+                "c.json: webhook \"rb\": missing field \"secret\"",
+            ),
+            (
+                "\"id\": \"rb\"",
+                "\"id\": 7",
+                "c.json: webhooks[0]: field \"id\": expected a string, found a number",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let err = parse(&GOOD.replace(from, to)).unwrap_err();
+            assert!(
+                err.starts_with(expected),
+                "{err}\n  does not start with\n{expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_duplicate_ids() {
+        let hook = r#"{"id": "a", "url": "http://x/", "secret": "s", "events": ["push"], "repositories": ["r"]}"#;
+        let err = parse(&format!(r#"{{"webhooks": [{hook}, {hook}]}}"#)).unwrap_err();
+        assert_eq!(
+            err,
+            "c.json: webhooks[1]: duplicate id \"a\" (also used by webhooks[0])"
+        );
+    }
+
+    #[test]
+    fn reports_json_syntax_with_position() {
+        let err = parse("{\"webhooks\": [\n  {\"id\": }\n]}").unwrap_err();
+        assert!(
+            err.starts_with("c.json: invalid JSON at line 2, column 10: "),
+            "{err}"
+        );
+        assert_eq!(
+            parse("[]").unwrap_err(),
+            "c.json: expected a JSON object, found an array"
+        );
+        assert_eq!(
+            parse("{}").unwrap_err(),
+            "c.json: missing field \"webhooks\""
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Names and values fixed by the protocols we speak: Review Board's
+//! close-submitted webhook, and git's and Mercurial's VCS hooks.
+//!
+//! Everything that goes on the wire or is matched against another program's
+//! output is spelled here once; the modules that use them own the logic.
+
+/// Names the header that carries the event.
+pub const HEADER_EVENT: &str = "X-RBG-Event";
+
+/// Names the header that carries the lowercase hex HMAC-SHA1 signature.
+pub const HEADER_SIGNATURE: &str = "X-RBG-Signature";
+
+/// Names the event sent for a push.
+pub const EVENT_PUSH: &str = "push";
+
+/// Names the push event as older configuration files spell it.
+pub const EVENT_PUSH_LEGACY: &str = "post-commit";
+
+/// Gives the media type of every payload.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Gives the `User-Agent` sent with every delivery.
+pub const USER_AGENT: &str = concat!("rbg-notify/", env!("CARGO_PKG_VERSION"));
+
+/// Names the prefix of branch refs.
+pub const BRANCH_PREFIX: &str = "refs/heads/";
+
+/// Names the prefix of tag refs.
+pub const TAG_PREFIX: &str = "refs/tags/";
+
+/// Names the environment variable that points at the configuration file.
+pub const ENV_CONFIG: &str = "RBG_NOTIFY_CONFIG";
+
+/// Names the git config key (and hgrc `[rbgateway]` key) for the
+/// configuration file.
+pub const GIT_KEY_CONFIG: &str = "rbgateway.config";
+
+/// Names the git config key (and hgrc `[rbgateway]` key) for the repository
+/// name.
+pub const GIT_KEY_REPOSITORY: &str = "rbgateway.repository";
+
+/// Gives the configuration file used when nothing else names one.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/rbg-notify/config.json";
+
+/// Returns whether an object id is git's null id (all zeros), which on a
+/// post-receive line means "created" as the old id and "deleted" as the new
+/// one (githooks(5)).
+pub fn is_null_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b == b'0')
+}
