@@ -233,3 +233,291 @@ fn branch_at(repo: &Repository, id: Oid) -> Result<Option<String>, Error> {
     names.sort();
     Ok(names.into_iter().next())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use git2::{Signature, Time};
+    use tempfile::TempDir;
+
+    use super::*;
+
+    const ZERO: &str = "0000000000000000000000000000000000000000";
+
+    /// A bare repository whose refs a test moves by hand, then asks what a
+    /// push making those moves added.
+    struct Fixture {
+        _dir: TempDir,
+        repo: Repository,
+        clock: Cell<i64>,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let dir = TempDir::new().unwrap();
+            let repo = Repository::init_bare(dir.path()).unwrap();
+            Fixture {
+                _dir: dir,
+                repo,
+                clock: Cell::new(1_700_000_000),
+            }
+        }
+
+        /// Creates a commit with an empty tree on top of `parents`, moving
+        /// no ref; each commit gets its own time, so its own id.
+        fn commit(&self, message: &str, parents: &[Oid]) -> Oid {
+            self.clock.set(self.clock.get() + 60);
+            let who =
+                Signature::new("A", "a@example.com", &Time::new(self.clock.get(), 0)).unwrap();
+            let tree = self.repo.treebuilder(None).unwrap().write().unwrap();
+            let tree = self.repo.find_tree(tree).unwrap();
+            let parents: Vec<_> = parents
+                .iter()
+                .map(|p| self.repo.find_commit(*p).unwrap())
+                .collect();
+            let parents: Vec<_> = parents.iter().collect();
+            self.repo
+                .commit(None, &who, &who, message, &tree, &parents)
+                .unwrap()
+        }
+
+        /// Creates a chain of commits on top of `base`, returning them in order.
+        fn chain(&self, prefix: &str, base: Option<Oid>, n: usize) -> Vec<Oid> {
+            let mut ids = Vec::new();
+            let mut parent = base;
+            for i in 0..n {
+                let id = self.commit(&format!("{prefix}{i}"), parent.as_slice());
+                ids.push(id);
+                parent = Some(id);
+            }
+            ids
+        }
+
+        fn annotated_tag(&self, name: &str, at: Oid) -> Oid {
+            let who =
+                Signature::new("A", "a@example.com", &Time::new(self.clock.get(), 0)).unwrap();
+            let object = self.repo.find_object(at, None).unwrap();
+            self.repo
+                .tag(name, &object, &who, "release", false)
+                .unwrap()
+        }
+
+        fn current(&self, name: &str) -> Option<Oid> {
+            self.repo.find_reference(name).ok().and_then(|r| r.target())
+        }
+
+        /// Moves refs as a push would (None deletes), then walks the push.
+        fn push(&self, moves: &[(&str, Option<Oid>)]) -> Walked {
+            let mut updates = Vec::new();
+            for (name, new) in moves {
+                let old = self.current(name);
+                match new {
+                    Some(id) => {
+                        self.repo.reference(name, *id, true, "push").unwrap();
+                    }
+                    None => self.repo.find_reference(name).unwrap().delete().unwrap(),
+                }
+                let text = |id: Option<Oid>| id.map_or(ZERO.to_string(), |id| id.to_string());
+                updates.push(RefUpdate {
+                    old: text(old),
+                    new: text(*new),
+                    name: name.to_string(),
+                });
+            }
+            pushed(&self.repo, &updates).unwrap()
+        }
+    }
+
+    fn ids(walked: &Walked) -> Vec<Oid> {
+        walked.commits.iter().map(|f| f.id).collect()
+    }
+
+    fn branches(walked: &Walked) -> Vec<Option<&str>> {
+        walked
+            .commits
+            .iter()
+            .map(|f| f.target.branch.as_deref())
+            .collect()
+    }
+
+    #[test]
+    fn first_push_reports_the_whole_history_in_order() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 3);
+        let walked = f.push(&[("refs/heads/main", Some(main[2]))]);
+        assert_eq!(ids(&walked), main);
+        assert_eq!(branches(&walked), vec![Some("main"); 3]);
+        assert_eq!(walked.per_ref, vec![("refs/heads/main".to_string(), 3)]);
+    }
+
+    #[test]
+    fn fast_forward_reports_only_new_commits() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 4);
+        f.push(&[("refs/heads/main", Some(main[1]))]);
+        assert_eq!(
+            ids(&f.push(&[("refs/heads/main", Some(main[3]))])),
+            main[2..]
+        );
+    }
+
+    #[test]
+    fn force_push_reports_the_rewritten_commits() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 3);
+        f.push(&[("refs/heads/main", Some(main[2]))]);
+        let rewritten = f.chain("x", Some(main[0]), 2);
+        assert_eq!(
+            ids(&f.push(&[("refs/heads/main", Some(rewritten[1]))])),
+            rewritten
+        );
+    }
+
+    #[test]
+    fn deletion_reports_nothing() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 2);
+        f.push(&[
+            ("refs/heads/main", Some(main[1])),
+            ("refs/heads/old", Some(main[0])),
+        ]);
+        let walked = f.push(&[("refs/heads/old", None)]);
+        assert!(walked.commits.is_empty() && walked.errors.is_empty());
+    }
+
+    #[test]
+    fn new_branch_reports_only_what_no_branch_had() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 3);
+        f.push(&[("refs/heads/main", Some(main[2]))]);
+        let feature = f.chain("f", Some(main[0]), 2);
+        let walked = f.push(&[("refs/heads/feature", Some(feature[1]))]);
+        assert_eq!(ids(&walked), feature);
+        assert_eq!(branches(&walked), vec![Some("feature"); 2]);
+
+        let on_old_commit = f.push(&[("refs/heads/copy", Some(main[1]))]);
+        assert!(on_old_commit.commits.is_empty());
+    }
+
+    #[test]
+    fn nested_new_branches_in_one_push_lose_nothing() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 1);
+        f.push(&[("refs/heads/main", Some(main[0]))]);
+        let a = f.chain("a", Some(main[0]), 2);
+        let b = f.chain("b", Some(a[1]), 1);
+        let walked = f.push(&[("refs/heads/b", Some(b[0])), ("refs/heads/a", Some(a[1]))]);
+        assert_eq!(ids(&walked), vec![a[0], a[1], b[0]]);
+        assert_eq!(branches(&walked), vec![Some("b"); 3]);
+        assert_eq!(walked.per_ref[1], ("refs/heads/a".to_string(), 0));
+    }
+
+    #[test]
+    fn merge_of_a_pushed_branch_reports_the_merge_only() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 2);
+        let feature = f.chain("f", Some(main[0]), 2);
+        f.push(&[
+            ("refs/heads/main", Some(main[1])),
+            ("refs/heads/feature", Some(feature[1])),
+        ]);
+        let merge = f.commit("merge", &[main[1], feature[1]]);
+        assert_eq!(
+            ids(&f.push(&[("refs/heads/main", Some(merge))])),
+            vec![merge]
+        );
+    }
+
+    #[test]
+    fn tags_name_new_commits_and_add_no_old_ones() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 3);
+        f.push(&[("refs/heads/main", Some(main[1]))]);
+        let tag = f.annotated_tag("v1", main[2]);
+        let walked = f.push(&[
+            ("refs/tags/v1", Some(tag)),
+            ("refs/heads/main", Some(main[2])),
+        ]);
+        assert_eq!(ids(&walked), vec![main[2]]);
+        assert_eq!(walked.commits[0].target.tags, vec!["v1"]);
+        assert_eq!(walked.commits[0].target.branch.as_deref(), Some("main"));
+
+        let old = f.annotated_tag("v0", main[0]);
+        assert!(f.push(&[("refs/tags/v0", Some(old))]).commits.is_empty());
+    }
+
+    #[test]
+    fn tag_alone_reports_commits_no_branch_has() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 1);
+        f.push(&[("refs/heads/main", Some(main[0]))]);
+        let loose = f.chain("t", Some(main[0]), 2);
+        let walked = f.push(&[("refs/tags/nightly", Some(loose[1]))]);
+        assert_eq!(ids(&walked), loose);
+        assert!(walked
+            .commits
+            .iter()
+            .all(|c| c.target.tags == ["nightly"] && c.target.branch.is_none()));
+    }
+
+    #[test]
+    fn commit_on_two_refs_is_reported_once_under_the_first() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 1);
+        f.push(&[("refs/heads/main", Some(main[0]))]);
+        let shared = f.chain("s", Some(main[0]), 1);
+        let walked = f.push(&[
+            ("refs/heads/x", Some(shared[0])),
+            ("refs/heads/y", Some(shared[0])),
+        ]);
+        assert_eq!(ids(&walked), shared);
+        assert_eq!(branches(&walked), vec![Some("x")]);
+    }
+
+    #[test]
+    fn unknown_object_is_an_error_for_that_ref_only() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 1);
+        let updates = [
+            RefUpdate {
+                old: ZERO.into(),
+                new: "1234567890123456789012345678901234567890".into(),
+                name: "refs/heads/ghost".into(),
+            },
+            RefUpdate {
+                old: ZERO.into(),
+                new: main[0].to_string(),
+                name: "refs/heads/main".into(),
+            },
+        ];
+        let walked = pushed(&f.repo, &updates).unwrap();
+        assert_eq!(ids(&walked), main);
+        let error = walked.errors[0].to_string();
+        assert!(
+            error.starts_with("refs/heads/ghost: new id not found: 1234567890"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn range_follows_rev_list_and_names_the_branch_at_new() {
+        let f = Fixture::new();
+        let main = f.chain("m", None, 4);
+        f.repo
+            .reference("refs/heads/main", main[3], true, "")
+            .unwrap();
+        let range = Range::parse(&format!("{}..{}", main[1], main[3])).unwrap();
+        let found = super::range(&f.repo, &range, None).unwrap();
+        assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), main[2..]);
+        assert_eq!(found[0].target.branch.as_deref(), Some("main"));
+        let found = super::range(
+            &f.repo,
+            &Range::parse("..main").unwrap(),
+            Some("refs/heads/rel"),
+        )
+        .unwrap();
+        assert_eq!(found.len(), 4);
+        assert_eq!(found[3].target.branch.as_deref(), Some("rel"));
+    }
+}
