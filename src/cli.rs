@@ -45,6 +45,10 @@ pub struct Args {
     #[argh(option, long = "ref")]
     pub refname: Option<String>,
 
+    /// send the deliveries waiting in the repository's spool, and nothing new
+    #[argh(switch)]
+    pub retry: bool,
+
     /// read git ref updates from stdin, as when installed as post-receive
     #[argh(switch)]
     pub post_receive: bool,
@@ -75,9 +79,19 @@ impl Args {
     /// then from the name the program was invoked as (`argv0`), then from
     /// Mercurial's hook variables.
     pub fn into_config(self, argv0: &OsStr, env: &Env) -> Result<Config, String> {
-        let explicit = [self.range.is_some(), self.post_receive, self.changegroup];
+        let explicit = [
+            self.range.is_some(),
+            self.retry,
+            self.post_receive,
+            self.changegroup,
+        ];
         if explicit.iter().filter(|&&set| set).count() > 1 {
-            return Err("--range, --post-receive and --changegroup exclude each other".to_string());
+            return Err(
+                "--range, --retry, --post-receive and --changegroup exclude each other".to_string(),
+            );
+        }
+        if self.retry && self.dry_run {
+            return Err("--dry-run does not apply to --retry".to_string());
         }
         if self.refname.is_some() && self.range.is_none() {
             return Err("--ref only makes sense with --range".to_string());
@@ -94,6 +108,8 @@ impl Args {
                 range,
                 refname: self.refname,
             }
+        } else if self.retry {
+            Mode::Retry
         } else if self.post_receive || invoked_as_post_receive(Path::new(argv0)) {
             Mode::PostReceive
         } else if self.changegroup || invoked_as_changegroup(env) {
@@ -195,6 +211,8 @@ mod tests {
     fn rejects_contradictions() {
         let env = Env::default();
         assert!(config(&["--range", "a..b", "--post-receive"], "x", &env).is_err());
+        assert!(config(&["--retry", "--range", "a..b"], "x", &env).is_err());
+        assert!(config(&["--retry", "--dry-run"], "x", &env).is_err());
         assert!(config(&["--ref", "main", "--post-receive"], "x", &env).is_err());
         assert!(config(&["-v", "-q", "--post-receive"], "x", &env).is_err());
         assert!(config(&["--repository", "", "--post-receive"], "x", &env).is_err());

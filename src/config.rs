@@ -35,6 +35,8 @@ pub enum Mode {
     PostReceive,
     /// Reads `HG_NODE` and `HG_NODE_LAST`, as a Mercurial changegroup hook.
     Changegroup,
+    /// Sends what the spool holds, and nothing new.
+    Retry,
     /// Replays a range given by hand: `OLD..NEW` in git, `REV1:REV2` in hg.
     Range {
         /// Gives the range as typed.

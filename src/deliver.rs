@@ -22,6 +22,13 @@ const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// Bounds the quoted part of an answer's body in a message.
 const MAX_QUOTED_CHARS: usize = 160;
 
+/// Is the reason phrase minreq invents when the answer has no status line
+/// (minreq's `response.rs`, `parse_status_line`).
+const MINREQ_NO_STATUS_LINE: &str = "Server did not provide a status line";
+
+/// Explains an answer without a status line.
+const NO_ANSWER: &str = "the receiver closed the connection without an HTTP answer";
+
 /// Describes how one delivery ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -105,13 +112,21 @@ pub struct Attempt {
     pub elapsed: Duration,
 }
 
-/// Signs `body` with the webhook's secret and POSTs it as `event`.
-pub fn deliver(webhook: &Webhook, event: &str, body: &[u8]) -> Attempt {
+/// Signs `body` with the webhook's secret and POSTs it as `event`, under
+/// the delivery's `id`, giving up after `timeout`.
+pub fn deliver(
+    webhook: &Webhook,
+    event: &str,
+    body: &[u8],
+    id: &str,
+    timeout: Duration,
+) -> Attempt {
     let started = Instant::now();
     let request = minreq::post(webhook.url.as_str())
         .with_header("Content-Type", wire::CONTENT_TYPE_JSON)
         .with_header("User-Agent", wire::USER_AGENT)
         .with_header(wire::HEADER_EVENT, event)
+        .with_header(wire::HEADER_DELIVERY, id)
         .with_header(
             wire::HEADER_SIGNATURE,
             sign(webhook.secret.as_bytes(), body),
@@ -119,12 +134,12 @@ pub fn deliver(webhook: &Webhook, event: &str, body: &[u8]) -> Attempt {
         .with_body(body.to_vec())
         // minreq turns this into one deadline for connecting, sending and
         // reading the answer, so a receiver that trickles bytes is cut off.
-        .with_timeout(webhook.timeout.as_secs().max(1))
+        .with_timeout(timeout.as_secs().max(1))
         .with_follow_redirects(false);
 
     let outcome = match request.send_lazy() {
         Ok(answer) => judge(webhook, answer),
-        Err(error) => Outcome::Failed(transport_failure(error, webhook.timeout)),
+        Err(error) => Outcome::Failed(transport_failure(error, timeout)),
     };
     Attempt {
         outcome,
@@ -135,6 +150,12 @@ pub fn deliver(webhook: &Webhook, event: &str, body: &[u8]) -> Attempt {
 /// Turns an answer into an outcome, reading a bounded part of its body.
 fn judge(webhook: &Webhook, answer: minreq::ResponseLazy) -> Outcome {
     let status = answer.status_code;
+    // minreq turns a connection closed before any status line (or a line
+    // that is not one) into a made-up 503 with this reason; the receiver
+    // never said 503, so say what happened instead.
+    if status == 503 && answer.reason_phrase == MINREQ_NO_STATUS_LINE {
+        return Outcome::Failed(Failure::Transport(NO_ANSWER.to_string()));
+    }
     if (200..300).contains(&status) {
         return Outcome::Delivered { status };
     }
@@ -197,17 +218,8 @@ fn transport_failure(error: minreq::Error, limit: Duration) -> Failure {
         {
             Failure::Timeout(limit)
         }
-        minreq::Error::IoError(e) => Failure::Transport(io_text(&e)),
+        minreq::Error::IoError(e) => Failure::Transport(crate::error::io_text(&e)),
         other => Failure::Transport(other.to_string()),
-    }
-}
-
-/// Describes an I/O error without Rust's "(os error N)" suffix.
-fn io_text(error: &io::Error) -> String {
-    let text = error.to_string();
-    match text.find(" (os error") {
-        Some(end) => text[..end].to_lowercase(),
-        None => text,
     }
 }
 

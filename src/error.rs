@@ -57,6 +57,15 @@ pub enum Error {
     },
     /// Reports a payload that could not be built.
     Payload(serde_json::Error),
+    /// Reports a spool file or folder that could not be written or read.
+    Spool {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done to it.
+        doing: &'static str,
+        /// Why it failed.
+        source: io::Error,
+    },
 }
 
 impl Error {
@@ -86,6 +95,7 @@ impl fmt::Display for Error {
             Error::Git { context, source } => write!(f, "{context}: {}", source.message()),
             Error::Hg { command, message } => write!(f, "`{command}`: {message}"),
             Error::Payload(_) => f.write_str("building the payload"),
+            Error::Spool { path, doing, .. } => write!(f, "{doing} {}", path.display()),
         }
     }
 }
@@ -94,6 +104,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::ConfigRead { source, .. } | Error::Stdin(source) => Some(source),
+            Error::Spool { source, .. } => Some(source),
             Error::Payload(source) => Some(source),
             _ => None,
         }
@@ -106,8 +117,43 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     let mut next = error.source();
     while let Some(cause) = next {
         text.push_str(": ");
-        text.push_str(&cause.to_string());
+        match cause.downcast_ref::<io::Error>() {
+            Some(io) => text.push_str(&io_text(io)),
+            None => text.push_str(&cause.to_string()),
+        }
         next = cause.source();
     }
     text
+}
+
+/// Describes an I/O error in our message style: lowercase, without Rust's
+/// "(os error N)" suffix.
+pub fn io_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = match text.find(" (os error") {
+        Some(end) => &text[..end],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_the_chain_in_our_style() {
+        let error = Error::ConfigRead {
+            path: "/etc/rbg-notify/config.json".into(),
+            source: io::Error::from_raw_os_error(2),
+        };
+        assert_eq!(
+            chain(&error),
+            "/etc/rbg-notify/config.json: no such file or directory"
+        );
+    }
 }

@@ -1,12 +1,13 @@
 //! rbg-notify tells Review Board, or any webhook receiver, which commits a
 //! push added to a self-hosted git or Mercurial repository.
 //!
-//! A run reads the push (`refs.rs`, `walk.rs`, `git.rs`), builds the
-//! payloads (`payload.rs`), and for every webhook of the settings file
-//! (`settings.rs`) that wants them, signs and sends them (`sign.rs`,
-//! `deliver.rs`). This file only strings those steps together; `main.rs`
-//! turns the command line into a `Config` and the result into an exit
-//! status.
+//! A run reads the push (`repo.rs`, with `refs.rs`, `walk.rs` and `git.rs`
+//! for git, `hg.rs` for Mercurial) and records it in the spool
+//! (`spool.rs`). It then turns recorded pushes into payloads (`payload.rs`)
+//! for every webhook of the settings file (`settings.rs`) that wants them,
+//! spools each one, and sends what the spool holds (`send.rs`, `deliver.rs`,
+//! `sign.rs`). This file only strings those steps together; `main.rs` turns
+//! the command line into a `Config` and the result into an exit status.
 
 #![warn(missing_docs)]
 
@@ -16,34 +17,40 @@ pub mod deliver;
 pub mod error;
 pub mod exit;
 pub mod git;
+pub mod hg;
 pub mod messages;
 pub mod payload;
 pub mod refs;
+pub mod repo;
+pub mod send;
 pub mod settings;
 pub mod sign;
+pub mod spool;
 pub mod walk;
 pub mod wire;
 
+use std::collections::HashSet;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::config::{Config, Env, Mode};
-use crate::deliver::Outcome;
-use crate::error::Error;
+use crate::error::{chain, Error};
 use crate::exit::ExitStatus;
 use crate::messages::{Log, Message};
-use crate::payload::{Commit, Limits, Payload};
+use crate::payload::{Commit, Limits};
+use crate::repo::Repo;
 use crate::settings::{Event, Settings, Webhook};
+use crate::spool::{Header, PushRecord, Spool};
 
 /// Tells how a run went, for the exit status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Counts the webhooks every payload was delivered to.
+    /// Counts the deliveries that got a 2xx answer.
     pub delivered: usize,
-    /// Counts the webhooks with a failed delivery.
+    /// Counts the webhooks with deliveries left waiting in the spool.
     pub failed: usize,
-    /// Counts the input lines and refs that could not be read or walked.
+    /// Counts the input lines, refs and files that could not be used.
     pub problems: usize,
 }
 
@@ -61,22 +68,19 @@ impl Report {
     }
 }
 
-/// Holds what a push added, read from the repository, before delivery.
-struct Push {
-    /// Names the repository in the payload.
-    repository: String,
-    /// Gives the settings file the repository's own settings name, if any,
-    /// and the setting's key.
-    settings: Option<(PathBuf, &'static str)>,
-    /// Names the repository setting that can name the settings file.
-    settings_key: &'static str,
-    /// Lists the new commits in payload order.
-    commits: Vec<Commit>,
+/// Holds what every step of a run needs.
+struct Run<'a> {
+    config: &'a Config,
+    env: &'a Env,
+    repo: Repo,
+    name: String,
+    started: Instant,
+    report: Report,
 }
 
-/// Runs rbg-notify: reads the push `config` describes, then delivers or
-/// prints its payloads. Messages go to `log`; only a dry run writes to
-/// `stdout`.
+/// Runs rbg-notify: reads the push or range `config` describes, records it,
+/// then delivers what the spool holds, or only prints the payloads for a
+/// dry run. Messages go to `log`; only a dry run writes to `stdout`.
 pub fn run(
     config: &Config,
     env: &Env,
@@ -84,170 +88,340 @@ pub fn run(
     log: &mut Log,
     stdout: &mut dyn Write,
 ) -> Result<Report, Error> {
-    let mut report = Report::default();
-    let push = read_git_push(config, env, stdin, log, &mut report)?;
-    log.say(Message::Repository {
-        name: &push.repository,
-    });
-
-    let located = config::locate_settings(config, env, push.settings.clone());
-    let settings = match located {
-        Some((path, source)) => {
-            log.say(Message::Settings {
-                path: &path,
-                source: &source,
-            });
-            Some(Settings::load(&path)?)
-        }
-        None if config.dry_run => None,
-        None => return Err(config::settings_not_found(push.settings_key)),
+    let started = Instant::now();
+    let repo = Repo::open(&config.mode, env)?;
+    let name = repo.name(config)?;
+    log.say(Message::Repository { name: &name });
+    let mut run = Run {
+        config,
+        env,
+        repo,
+        name,
+        started,
+        report: Report::default(),
     };
-    if push.commits.is_empty() {
-        return Ok(report);
+
+    match &config.mode {
+        Mode::Range { range, refname } => {
+            let commits = run.repo.range(range, refname.as_deref(), log)?;
+            run.replay(&commits, log, stdout)?;
+        }
+        Mode::Retry => run.retry(log)?,
+        Mode::PostReceive | Mode::Changegroup => run.hook(stdin, log, stdout)?,
+    }
+    Ok(run.report)
+}
+
+impl Run<'_> {
+    /// Handles a VCS hook: records the push first, then sends.
+    fn hook(
+        &mut self,
+        stdin: &mut dyn BufRead,
+        log: &mut Log,
+        stdout: &mut dyn Write,
+    ) -> Result<(), Error> {
+        let read = self.repo.read_push(self.env, stdin)?;
+        for error in &read.errors {
+            log.say(Message::Error(error));
+        }
+        self.report.problems += read.errors.len();
+        let settings = self.settings(log);
+
+        if self.config.dry_run {
+            let Some(pushed) = read.pushed else {
+                return Ok(());
+            };
+            let commits = self.repo.commits(&pushed, log, &mut self.report.problems)?;
+            return dry_run(settings?.as_ref(), &self.name, &commits, log, stdout);
+        }
+
+        // Nothing is sent before the push is on disk, so even a settings
+        // file that cannot be read loses nothing: the push waits for it.
+        let settings = settings.and_then(|s| s.ok_or_else(|| self.not_found()));
+        let dir = self.spool_dir(settings.as_ref().ok());
+        let spool = Spool::open(&dir)?;
+        if let Some(pushed) = read.pushed {
+            let record = PushRecord {
+                version: spool::FORMAT_VERSION,
+                id: spool::new_id(),
+                repository: self.name.clone(),
+                path: self.repo.folder(),
+                push: pushed,
+            };
+            spool.record_push(&record)?;
+        }
+        let settings = match settings {
+            Ok(settings) => settings,
+            Err(error) => {
+                self.report.problems += 1;
+                let reason = chain(&error);
+                log.say(Message::PushKept {
+                    spool: &dir,
+                    reason: &reason,
+                });
+                return Ok(());
+            }
+        };
+        for spool in self.spools(&settings)? {
+            self.process(&spool, &settings, log)?;
+        }
+        Ok(())
     }
 
-    let payloads = payload::build(&push.repository, &push.commits, Limits::default())?;
-    let Some(settings) = settings else {
-        print_dry_run(None, &payloads, log, stdout);
-        return Ok(report);
-    };
-    let webhooks = settings.matching(Event::Push, &push.repository);
+    /// Handles `--range`: spools the commits for every wanted webhook, then
+    /// sends, or prints them for a dry run.
+    fn replay(
+        &mut self,
+        commits: &[Commit],
+        log: &mut Log,
+        stdout: &mut dyn Write,
+    ) -> Result<(), Error> {
+        let settings = self.settings(log)?;
+        if self.config.dry_run {
+            return dry_run(settings.as_ref(), &self.name, commits, log, stdout);
+        }
+        let settings = settings.ok_or_else(|| self.not_found())?;
+        let spool = Spool::open(&self.spool_dir(Some(&settings)))?;
+        spool_commits(
+            &spool,
+            &spool::new_id(),
+            &self.name,
+            commits,
+            &settings,
+            log,
+        )?;
+        for spool in self.spools(&settings)? {
+            self.process(&spool, &settings, log)?;
+        }
+        Ok(())
+    }
+
+    /// Handles `--retry`: sends what the spool holds and says what waits.
+    fn retry(&mut self, log: &mut Log) -> Result<(), Error> {
+        let settings = self.settings(log)?.ok_or_else(|| self.not_found())?;
+        for spool in self.spools(&settings)? {
+            let (delivered, waiting) = self.process(&spool, &settings, log)?;
+            log.say(Message::Spool {
+                delivered,
+                waiting,
+                spool: spool.dir(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads the settings file, or `None` when there is none to find.
+    fn settings(&self, log: &mut Log) -> Result<Option<Settings>, Error> {
+        let own = self.repo.settings_path(self.env)?;
+        let Some((path, source)) = config::locate_settings(self.config, self.env, own) else {
+            return Ok(None);
+        };
+        log.say(Message::Settings {
+            path: &path,
+            source: &source,
+        });
+        Settings::load(&path).map(Some)
+    }
+
+    /// Builds the error for a run that found no settings file.
+    fn not_found(&self) -> Error {
+        config::settings_not_found(crate::wire::GIT_KEY_CONFIG)
+    }
+
+    /// Returns the folder of the repository's spool: `spool_dir/<name>`
+    /// when the settings set `spool_dir`, else inside the repository.
+    fn spool_dir(&self, settings: Option<&Settings>) -> PathBuf {
+        match settings.and_then(|s| s.spool_dir.as_ref()) {
+            Some(dir) => dir.join(&self.name),
+            None => self.repo.folder().join(spool::DEFAULT_FOLDER),
+        }
+    }
+
+    /// Opens the spools to work through: the one inside the repository
+    /// when it exists (pushes kept while the settings could not be read
+    /// wait there), then the configured one.
+    fn spools(&self, settings: &Settings) -> Result<Vec<Spool>, Error> {
+        let inside = self.spool_dir(None);
+        let configured = self.spool_dir(Some(settings));
+        let mut spools = Vec::new();
+        if inside != configured && inside.is_dir() {
+            spools.push(Spool::open(&inside)?);
+        }
+        spools.push(Spool::open(&configured)?);
+        Ok(spools)
+    }
+
+    /// Holding the spool's lock, turns its recorded pushes into deliveries
+    /// and sends them. Returns the deliveries sent and left waiting.
+    fn process(
+        &mut self,
+        spool: &Spool,
+        settings: &Settings,
+        log: &mut Log,
+    ) -> Result<(usize, usize), Error> {
+        let deadline = self.started + settings.budget;
+        let Some(_lock) = spool.lock(deadline)? else {
+            self.report.failed += 1;
+            let reason = "another rbg-notify run held the spool's lock for the whole time budget";
+            log.say(Message::PushKept {
+                spool: spool.dir(),
+                reason,
+            });
+            return Ok((0, 0));
+        };
+
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        // Look again after each pass: a push recorded meanwhile by a run
+        // that is waiting for the lock is sent by this one.
+        loop {
+            let records = spool.push_records(&self.repo.folder(), &mut problems)?;
+            let fresh: Vec<_> = records
+                .into_iter()
+                .filter(|(_, r)| seen.insert(r.id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for (path, record) in fresh {
+                self.expand(spool, &path, &record, settings, log)?;
+            }
+        }
+        let deliveries = spool.deliveries(&self.name, &mut problems)?;
+        for problem in problems {
+            log.say(Message::Warning(problem));
+        }
+
+        let sent = send::send_spool(spool, deliveries, settings, deadline, log);
+        self.report.delivered += sent.delivered;
+        self.report.failed += sent.failed_webhooks;
+        Ok((sent.delivered, sent.waiting))
+    }
+
+    /// Turns one recorded push into spooled deliveries, then removes the
+    /// record. A push that cannot be read now stays recorded.
+    fn expand(
+        &mut self,
+        spool: &Spool,
+        path: &Path,
+        record: &PushRecord,
+        settings: &Settings,
+        log: &mut Log,
+    ) -> Result<(), Error> {
+        let commits = match self
+            .repo
+            .commits(&record.push, log, &mut self.report.problems)
+        {
+            Ok(commits) => commits,
+            Err(error) => {
+                log.say(Message::Error(&error));
+                self.report.problems += 1;
+                return Ok(());
+            }
+        };
+        spool_commits(
+            spool,
+            &record.id,
+            &record.repository,
+            &commits,
+            settings,
+            log,
+        )?;
+        spool.remove(path)
+    }
+}
+
+/// Spools the payloads of `commits` for every webhook that wants them,
+/// with delivery ids made from `id`, so spooling the same push twice
+/// (after a crash) writes the same files.
+fn spool_commits(
+    spool: &Spool,
+    id: &str,
+    repository: &str,
+    commits: &[Commit],
+    settings: &Settings,
+    log: &mut Log,
+) -> Result<(), Error> {
+    if commits.is_empty() {
+        return Ok(());
+    }
+    let webhooks = settings.matching(Event::Push, repository);
     if webhooks.is_empty() {
         log.say(Message::NoWebhook {
-            repository: &push.repository,
-            commits: push.commits.len(),
+            repository,
+            commits: commits.len(),
         });
     }
+    let mut n = 0;
     for webhook in webhooks {
-        if config.dry_run {
-            print_dry_run(Some(&webhook.id), &payloads, log, stdout);
-        } else if send(webhook, &payloads, log) {
-            report.delivered += 1;
-        } else {
-            report.failed += 1;
+        for payload in payload::build(repository, commits, limits(webhook))? {
+            let header = Header {
+                version: spool::FORMAT_VERSION,
+                id: format!("{id}.{n:04}"),
+                webhook: webhook.id.clone(),
+                event: crate::wire::EVENT_PUSH.to_string(),
+                repository: repository.to_string(),
+                commits: payload.commits,
+                bytes: payload.body.len(),
+            };
+            spool.write_delivery(&header, &payload.body)?;
+            n += 1;
         }
     }
-    Ok(report)
+    Ok(())
 }
 
-/// Reads a git push: the ref updates on stdin, or the range given by hand.
-fn read_git_push(
-    config: &Config,
-    env: &Env,
-    stdin: &mut dyn BufRead,
-    log: &mut Log,
-    report: &mut Report,
-) -> Result<Push, Error> {
-    let repo = git::open(env)?;
-    let repository = match &config.repository {
-        Some(name) => name.clone(),
-        None => git::repository_name(&repo)?,
-    };
-    log.say(Message::Repository { name: &repository });
-    let settings = git::settings_path(&repo, env)?;
-
-    let found = match &config.mode {
-        Mode::Range { range, refname } => {
-            let range = refs::Range::parse(range).map_err(Error::Usage)?;
-            walk::range(&repo, &range, refname.as_deref())?
-        }
-        Mode::PostReceive | Mode::Changegroup => {
-            let (updates, errors) = refs::parse_ref_updates(stdin);
-            let walked = walk::pushed(&repo, &updates)?;
-            for error in errors.iter().chain(&walked.errors) {
-                log.say(Message::Error(error));
-            }
-            report.problems += errors.len() + walked.errors.len();
-            for warning in walked.warnings {
-                log.say(Message::Warning(warning));
-            }
-            for (name, commits) in &walked.per_ref {
-                log.say(Message::Ref {
-                    name,
-                    commits: *commits,
-                });
-            }
-            walked.commits
-        }
-    };
-
-    let mut commits = Vec::with_capacity(found.len());
-    for found in found {
-        let commit = git::describe(&repo, found.id, found.target)?;
-        if log.verbose() {
-            let summary = commit.message.lines().next().unwrap_or("");
-            log.say(Message::Commit {
-                id: &commit.id,
-                summary,
-            });
-        }
-        commits.push(commit);
+/// Returns the payload limits for a webhook.
+fn limits(webhook: &Webhook) -> Limits {
+    Limits {
+        max_commits: webhook.max_commits,
+        ..Limits::default()
     }
-    Ok(Push {
-        repository,
-        settings,
-        settings_key: wire::GIT_KEY_CONFIG,
-        commits,
-    })
 }
 
-/// Prints each payload on its own line of stdout, as it would be sent.
-fn print_dry_run(
-    webhook: Option<&str>,
-    payloads: &[Payload],
+/// Prints each payload on its own line of stdout, as it would be sent to
+/// each wanted webhook; with no settings file, as it would be built.
+fn dry_run(
+    settings: Option<&Settings>,
+    repository: &str,
+    commits: &[Commit],
     log: &mut Log,
     stdout: &mut dyn Write,
-) {
-    for payload in payloads {
-        log.say(Message::DryRun {
-            webhook,
-            commits: payload.commits,
-            bytes: payload.body.len(),
+) -> Result<(), Error> {
+    if commits.is_empty() {
+        return Ok(());
+    }
+    let targets: Vec<(Option<&str>, Limits)> = match settings {
+        None => vec![(None, Limits::default())],
+        Some(settings) => settings
+            .matching(Event::Push, repository)
+            .into_iter()
+            .map(|w| (Some(w.id.as_str()), limits(w)))
+            .collect(),
+    };
+    if targets.is_empty() {
+        log.say(Message::NoWebhook {
+            repository,
+            commits: commits.len(),
         });
-        // A closed stdout (`| head`) ends the listing, not the run.
-        if stdout
-            .write_all(&payload.body)
-            .and_then(|_| stdout.write_all(b"\n"))
-            .is_err()
-        {
-            return;
+    }
+    for (webhook, limits) in targets {
+        for payload in payload::build(repository, commits, limits)? {
+            log.say(Message::DryRun {
+                webhook,
+                commits: payload.commits,
+                bytes: payload.body.len(),
+            });
+            // A closed stdout (`| head`) ends the listing, not the run.
+            if stdout
+                .write_all(&payload.body)
+                .and_then(|_| stdout.write_all(b"\n"))
+                .is_err()
+            {
+                return Ok(());
+            }
         }
     }
     let _ = stdout.flush();
-}
-
-/// Sends every payload to one webhook, in order, stopping at the first
-/// failure so the receiver never sees a later push before an earlier one.
-/// Returns whether all were delivered.
-fn send(webhook: &Webhook, payloads: &[Payload], log: &mut Log) -> bool {
-    let total: usize = payloads.iter().map(|p| p.commits).sum();
-    let mut sent = 0;
-    let mut elapsed = Duration::ZERO;
-    let mut status = 0;
-    for payload in payloads {
-        let attempt = deliver::deliver(webhook, wire::EVENT_PUSH, &payload.body);
-        elapsed += attempt.elapsed;
-        match attempt.outcome {
-            Outcome::Delivered { status: s } => {
-                status = s;
-                sent += payload.commits;
-            }
-            Outcome::Failed(failure) => {
-                let reason = failure.to_string();
-                log.say(Message::Failed {
-                    webhook: &webhook.id,
-                    commits: total - sent,
-                    reason: &reason,
-                });
-                return false;
-            }
-        }
-    }
-    log.say(Message::Delivered {
-        webhook: &webhook.id,
-        commits: sent,
-        status,
-        elapsed,
-    });
-    true
+    Ok(())
 }

@@ -17,25 +17,54 @@ use crate::error::{chain, Error};
 /// Lists the messages a run can print.
 #[derive(Debug)]
 pub enum Message<'a> {
-    /// Reports a webhook that answered 2xx.
+    /// Reports a webhook that answered 2xx to every delivery.
     Delivered {
         /// Names the webhook.
         webhook: &'a str,
         /// Counts the commits sent.
         commits: usize,
+        /// Counts the deliveries (payloads) sent.
+        deliveries: usize,
         /// Gives the HTTP status.
         status: u16,
         /// Gives the time the delivery took.
         elapsed: Duration,
     },
-    /// Reports a delivery that did not get a 2xx answer.
-    Failed {
+    /// Reports a webhook with deliveries left in the spool.
+    Kept {
         /// Names the webhook.
         webhook: &'a str,
-        /// Counts the commits not delivered.
+        /// Counts the commits delivered before the failure.
+        delivered: usize,
+        /// Counts the commits kept in the spool.
         commits: usize,
         /// Says why, without the secret.
         reason: &'a str,
+        /// Names the spool folder.
+        spool: &'a Path,
+    },
+    /// Reports a failed attempt that is about to be tried again.
+    Retrying {
+        /// Names the webhook.
+        webhook: &'a str,
+        /// Says why the attempt failed.
+        reason: &'a str,
+    },
+    /// Reports a push kept in the spool without being sent.
+    PushKept {
+        /// Names the spool folder.
+        spool: &'a Path,
+        /// Says why it was not sent now.
+        reason: &'a str,
+    },
+    /// Sums up a `--retry` run.
+    Spool {
+        /// Counts the deliveries sent.
+        delivered: usize,
+        /// Counts the deliveries still waiting.
+        waiting: usize,
+        /// Names the spool folder.
+        spool: &'a Path,
     },
     /// Reports what a dry run would have sent.
     DryRun {
@@ -89,10 +118,12 @@ impl Message<'_> {
     /// Returns the least verbosity at which the message is printed.
     fn level(&self) -> Verbosity {
         match self {
-            Message::Failed { .. } | Message::Error(_) => Verbosity::Quiet,
+            Message::Kept { .. } | Message::PushKept { .. } | Message::Error(_) => Verbosity::Quiet,
             Message::Delivered { .. }
             | Message::DryRun { .. }
             | Message::NoWebhook { .. }
+            | Message::Retrying { .. }
+            | Message::Spool { .. }
             | Message::Warning(_) => Verbosity::Normal,
             _ => Verbosity::Verbose,
         }
@@ -105,22 +136,52 @@ impl fmt::Display for Message<'_> {
             Message::Delivered {
                 webhook,
                 commits,
+                deliveries,
                 status,
                 elapsed,
-            } => write!(
-                f,
-                "webhook \"{webhook}\": delivered {} (HTTP {status}, {} ms)",
-                plural(*commits, "commit"),
-                elapsed.as_millis()
-            ),
-            Message::Failed {
+            } => {
+                write!(f, "webhook \"{webhook}\": delivered {}", plural(*commits, "commit"))?;
+                if *deliveries > 1 {
+                    write!(f, " in {deliveries} payloads")?;
+                }
+                write!(f, " (HTTP {status}, {} ms)", elapsed.as_millis())
+            }
+            Message::Kept {
                 webhook,
+                delivered,
                 commits,
                 reason,
+                spool,
+            } => {
+                write!(f, "error: webhook \"{webhook}\": ")?;
+                if *delivered > 0 {
+                    write!(f, "delivered {}, but ", plural(*delivered, "commit"))?;
+                }
+                write!(
+                    f,
+                    "{} not delivered: {reason}; kept in {} for the next push or `rbg-notify --retry`",
+                    plural(*commits, "commit"),
+                    spool.display()
+                )
+            }
+            Message::Retrying { webhook, reason } => {
+                write!(f, "webhook \"{webhook}\": {reason}; trying again")
+            }
+            Message::PushKept { spool, reason } => write!(
+                f,
+                "error: push kept in {} and not sent: {reason}; run `rbg-notify --retry` once fixed",
+                spool.display()
+            ),
+            Message::Spool {
+                delivered,
+                waiting,
+                spool,
             } => write!(
                 f,
-                "error: webhook \"{webhook}\": {} not delivered: {reason}",
-                plural(*commits, "commit")
+                "spool {}: {} sent, {} waiting",
+                spool.display(),
+                plural(*delivered, "delivery"),
+                plural(*waiting, "delivery")
             ),
             Message::DryRun {
                 webhook,
@@ -181,9 +242,13 @@ impl Log {
     /// Prints a message if the verbosity allows it.
     pub fn say(&mut self, message: Message<'_>) {
         if message.level() <= self.verbosity {
+            // One write per line: stderr is unbuffered, so `writeln!` would
+            // send each formatted piece on its own, and Mercurial's ssh
+            // transport shows every piece it reads as a `remote:` line.
+            let line = format!("rbg-notify: {message}\n");
             // A closed stderr (the pusher's connection dropped) must not
             // abort a run that may still deliver, so the result is dropped.
-            let _ = writeln!(self.sink, "rbg-notify: {message}");
+            let _ = self.sink.write_all(line.as_bytes());
         }
     }
 
@@ -196,10 +261,10 @@ impl Log {
 
 /// Writes `n thing` or `n things`.
 fn plural(n: usize, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
+    match (n, thing.strip_suffix('y')) {
+        (1, _) => format!("1 {thing}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {thing}s"),
     }
 }
 
@@ -242,13 +307,19 @@ mod tests {
             commits: 2,
         });
         log.say(Message::Warning("odd".into()));
-        log.say(Message::Failed {
+        log.say(Message::Kept {
             webhook: "rb",
+            delivered: 0,
             commits: 1,
             reason: "HTTP 500 Internal Server Error",
+            spool: Path::new("/srv/r.git/rbg-notify/spool"),
         });
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text, "rbg-notify: error: webhook \"rb\": 1 commit not delivered: HTTP 500 Internal Server Error\n");
+        assert_eq!(
+            text,
+            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: HTTP 500 Internal Server \
+             Error; kept in /srv/r.git/rbg-notify/spool for the next push or `rbg-notify --retry`\n"
+        );
     }
 
     #[test]

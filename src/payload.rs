@@ -135,6 +135,31 @@ pub fn build(repository: &str, commits: &[Commit], limits: Limits) -> Result<Vec
     Ok(payloads)
 }
 
+/// Splits a body's commits into two complete payloads of about half each,
+/// for a receiver that answered 413; `None` when it holds fewer than two.
+pub fn split(body: &[u8]) -> Option<[Payload; 2]> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let commits = value.get_mut("commits")?.as_array_mut()?;
+    if commits.len() < 2 {
+        return None;
+    }
+    let second = commits.split_off(commits.len() / 2);
+    let (first_count, second_count) = (commits.len(), second.len());
+    let first = serde_json::to_vec(&value).ok()?;
+    value["commits"] = serde_json::Value::Array(second);
+    let second = serde_json::to_vec(&value).ok()?;
+    Some([
+        Payload {
+            body: first,
+            commits: first_count,
+        },
+        Payload {
+            body: second,
+            commits: second_count,
+        },
+    ])
+}
+
 /// Formats a commit time as RFC 3339 in the committer's own offset, or
 /// `None` when the time cannot be represented.
 pub fn timestamp(seconds: i64, offset_seconds: i32) -> Option<String> {
@@ -245,6 +270,25 @@ mod tests {
             payloads.iter().map(|p| p.commits).collect::<Vec<_>>(),
             vec![1, 1, 1]
         );
+    }
+
+    #[test]
+    fn splits_a_refused_payload_into_two_valid_halves() {
+        let commits: Vec<Commit> = (0..5).map(|i| commit(&format!("c{i}"), "m")).collect();
+        let body = &build("r", &commits, Limits::default()).unwrap()[0].body;
+        let [a, b] = split(body).unwrap();
+        assert_eq!((a.commits, b.commits), (2, 3));
+        let mut ids = Vec::new();
+        for half in [&a, &b] {
+            let value: Value = serde_json::from_slice(&half.body).unwrap();
+            assert_eq!(value["event"], "push");
+            assert_eq!(value["repository"], "r");
+            let list = value["commits"].as_array().unwrap();
+            ids.extend(list.iter().map(|c| c["id"].as_str().unwrap().to_string()));
+        }
+        assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4"]);
+        let single = &build("r", &commits[..1], Limits::default()).unwrap()[0].body;
+        assert!(split(single).is_none());
     }
 
     #[test]

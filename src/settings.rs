@@ -13,10 +13,14 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::wire;
+use crate::{payload, wire};
 
 /// Gives the connect and read timeout of a delivery when none is set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Gives the longest a run may spend delivering when no budget is set, so
+/// a push is never held longer, however many webhooks fail.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(30);
 
 /// The keys a webhook may have. `repos` is rb-gateway's own name for
 /// `repositories`, accepted so its webhooks file can be reused as is.
@@ -29,6 +33,7 @@ const WEBHOOK_KEYS: &[&str] = &[
     "repositories",
     "repos",
     "timeout",
+    "max_commits",
 ];
 
 /// Names an event a webhook can ask for.
@@ -55,6 +60,8 @@ pub struct Webhook {
     pub repositories: Vec<String>,
     /// Bounds the time of one delivery, connection and answer included.
     pub timeout: Duration,
+    /// Bounds the commits in one payload.
+    pub max_commits: usize,
 }
 
 impl Webhook {
@@ -73,6 +80,11 @@ pub struct Settings {
     pub path: PathBuf,
     /// Lists the webhooks in file order.
     pub webhooks: Vec<Webhook>,
+    /// Names the folder holding each repository's spool, if set; relative
+    /// paths are relative to the settings file's folder.
+    pub spool_dir: Option<PathBuf>,
+    /// Bounds the time a run spends delivering.
+    pub budget: Duration,
 }
 
 impl Settings {
@@ -121,9 +133,23 @@ impl Settings {
             }
             webhooks.push(webhook);
         }
+        let top = Fields {
+            map: &root,
+            label: "settings",
+        };
+        let spool_dir = match root.get("spool_dir") {
+            None => None,
+            Some(_) => {
+                let dir = PathBuf::from(top.string("spool_dir").map_err(fail)?);
+                let base = path.parent().unwrap_or(Path::new("."));
+                Some(base.join(dir))
+            }
+        };
         Ok(Settings {
             path: path.to_path_buf(),
             webhooks,
+            spool_dir,
+            budget: top.seconds("budget", DEFAULT_BUDGET).map_err(fail)?,
         })
     }
 
@@ -176,6 +202,7 @@ fn parse_webhook(index: usize, value: &Value) -> Result<Webhook, String> {
         events: field.events("events")?,
         repositories,
         timeout: field.seconds("timeout", DEFAULT_TIMEOUT)?,
+        max_commits: field.count("max_commits", payload::DEFAULT_MAX_COMMITS)?,
     })
 }
 
@@ -274,6 +301,22 @@ impl Fields<'_> {
         Ok(events)
     }
 
+    fn count(&self, key: &str, default: usize) -> Result<usize, String> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(count @ 1..=100_000) => Ok(count as usize),
+                _ => Err(self.error(
+                    key,
+                    format!("expected a whole number from 1 to 100000, found {n}"),
+                )),
+            },
+            Some(other) => {
+                Err(self.error(key, format!("expected a number, found {}", kind(other))))
+            }
+        }
+    }
+
     fn seconds(&self, key: &str, default: Duration) -> Result<Duration, String> {
         match self.map.get(key) {
             None => Ok(default),
@@ -334,6 +377,9 @@ mod tests {
         assert_eq!(hook.id, "rb");
         assert_eq!(hook.events, vec![Event::Push]);
         assert_eq!(hook.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(hook.max_commits, payload::DEFAULT_MAX_COMMITS);
+        assert_eq!(settings.budget, DEFAULT_BUDGET);
+        assert_eq!(settings.spool_dir, None);
         assert!(hook.wants(Event::Push, "repo1"));
         assert!(!hook.wants(Event::Push, "repo2"));
     }
@@ -393,6 +439,25 @@ mod tests {
                 "{err}\n  does not start with\n{expected}"
             );
         }
+    }
+
+    #[test]
+    fn reads_spool_folder_and_budget() {
+        let text = GOOD.replace(
+            "\"other_tool\": 1",
+            "\"spool_dir\": \"spool\", \"budget\": 5",
+        );
+        let settings = Settings::parse(Path::new("/etc/rbg/c.json"), text.as_bytes()).unwrap();
+        assert_eq!(
+            settings.spool_dir.as_deref(),
+            Some(Path::new("/etc/rbg/spool"))
+        );
+        assert_eq!(settings.budget, Duration::from_secs(5));
+        let bad = GOOD.replace("\"other_tool\": 1", "\"budget\": \"soon\"");
+        assert_eq!(
+            parse(&bad).unwrap_err(),
+            "c.json: settings: field \"budget\": expected a number of seconds, found a string"
+        );
     }
 
     #[test]

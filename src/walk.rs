@@ -40,10 +40,18 @@ pub struct Walked {
     pub warnings: Vec<String>,
 }
 
-/// Finds the commits a push added from its ref updates.
+/// Finds the commits a push added from its ref updates, the push having
+/// just happened.
 pub fn pushed(repo: &Repository, updates: &[RefUpdate]) -> Result<Walked, Error> {
+    let tips = pre_push_tips(repo, updates)?;
+    Ok(pushed_with_tips(repo, updates, tips))
+}
+
+/// Finds the commits a push added from its ref updates and the branch tips
+/// as they stood before it (recorded then, as later pushes move them).
+pub fn pushed_with_tips(repo: &Repository, updates: &[RefUpdate], tips: Vec<Oid>) -> Walked {
     let mut walked = Walked::default();
-    let mut hidden = pre_push_tips(repo, updates)?;
+    let mut hidden = tips;
     let mut index: HashMap<Oid, usize> = HashMap::new();
 
     let branches = updates.iter().filter(|u| u.branch().is_some());
@@ -61,11 +69,12 @@ pub fn pushed(repo: &Repository, updates: &[RefUpdate]) -> Result<Walked, Error>
             Err(e) => walked.errors.push(e),
         }
     }
-    Ok(walked)
+    walked
 }
 
-/// Returns the branch tips as they stood before the push.
-fn pre_push_tips(repo: &Repository, updates: &[RefUpdate]) -> Result<Vec<Oid>, Error> {
+/// Returns the branch tips as they stood before the push: the current ones,
+/// with the branches the push named at their old ids.
+pub fn pre_push_tips(repo: &Repository, updates: &[RefUpdate]) -> Result<Vec<Oid>, Error> {
     let mut tips: HashMap<String, Oid> = HashMap::new();
     let refs = repo
         .references()

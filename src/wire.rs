@@ -10,6 +10,10 @@ pub const HEADER_EVENT: &str = "X-RBG-Event";
 /// Names the header that carries the lowercase hex HMAC-SHA1 signature.
 pub const HEADER_SIGNATURE: &str = "X-RBG-Signature";
 
+/// Names the header that carries the delivery id, the same on every retry
+/// of one delivery, so a receiver can drop duplicates.
+pub const HEADER_DELIVERY: &str = "X-RBG-Delivery";
+
 /// Names the event sent for a push.
 pub const EVENT_PUSH: &str = "push";
 
@@ -38,6 +42,22 @@ pub const GIT_KEY_CONFIG: &str = "rbgateway.config";
 /// Names the git config key (and hgrc `[rbgateway]` key) for the repository
 /// name.
 pub const GIT_KEY_REPOSITORY: &str = "rbgateway.repository";
+
+/// Names the hgrc section that holds `repository` and `config`, the same
+/// keys as git's `rbgateway.*`.
+pub const HG_SECTION: &str = "rbgateway";
+
+/// Names the variable holding the first changeset of a changegroup
+/// (`hg help config.hooks`).
+pub const HG_ENV_NODE: &str = "HG_NODE";
+
+/// Names the variable holding the last changeset of a changegroup; older
+/// Mercurial does not set it.
+pub const HG_ENV_NODE_LAST: &str = "HG_NODE_LAST";
+
+/// Names Mercurial's `tip` pseudo-tag, which `hg log` lists among the tags
+/// of the newest changeset but is never a tag anyone set.
+pub const HG_TIP: &str = "tip";
 
 /// Gives the configuration file used when nothing else names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/rbg-notify/config.json";

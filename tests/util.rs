@@ -1,6 +1,6 @@
 //! Support code for the end-to-end tests: a recording webhook receiver on
-//! 127.0.0.1, git fixtures made with the real `git` CLI, and a guarded way
-//! to run the built `rbg-notify` binary.
+//! 127.0.0.1, git and Mercurial fixtures made with the real `git` and `hg`
+//! CLIs, and a guarded way to run the built `rbg-notify` binary.
 //!
 //! Each concern lives in its own submodule; this file only re-exports them,
 //! so tests write `use crate::util::{GitEnv, Receiver, Reply};`. No test here
@@ -11,10 +11,12 @@
 
 mod command;
 mod git;
+mod hg;
 mod receiver;
 mod request;
 
 pub use command::*;
 pub use git::*;
+pub use hg::*;
 pub use receiver::*;
 pub use request::*;

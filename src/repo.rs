@@ -1,0 +1,252 @@
+//! The repository a run works on, git or Mercurial, behind one face: its
+//! name, its settings, where its spool lives, how a push is recorded, and
+//! how a recorded push or a range becomes payload commits.
+//!
+//! The details live in `git.rs`/`walk.rs` and `hg.rs`; this file only
+//! chooses between them.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+
+use crate::config::{Config, Env, Mode};
+use crate::error::Error;
+use crate::messages::{Log, Message};
+use crate::payload::Commit;
+use crate::refs::{self, Range, RefUpdate};
+use crate::spool::Pushed;
+use crate::{git, hg, walk, wire};
+
+/// Holds an open repository.
+pub enum Repo {
+    /// Holds a git repository.
+    Git(Repository),
+    /// Holds a Mercurial repository and its `[rbgateway]` settings.
+    Hg(hg::Repo, hg::Settings),
+}
+
+/// Holds what reading a push found, before anything is walked.
+pub struct Read {
+    /// Describes the push to record, or `None` when it changed nothing
+    /// worth recording (only deletions, or no usable lines).
+    pub pushed: Option<Pushed>,
+    /// Lists the input that could not be read; the rest still counts.
+    pub errors: Vec<Error>,
+}
+
+impl Repo {
+    /// Opens the repository the mode reads: Mercurial for a changegroup,
+    /// git for post-receive, and for `--range` or `--retry` whichever
+    /// repository is nearest the current folder.
+    pub fn open(mode: &Mode, env: &Env) -> Result<Repo, Error> {
+        let hg = match mode {
+            Mode::Changegroup => true,
+            Mode::PostReceive => false,
+            Mode::Range { .. } | Mode::Retry => nearest_is_hg(env),
+        };
+        if hg {
+            let repo = hg::open(env)?;
+            let settings = repo.settings()?;
+            return Ok(Repo::Hg(repo, settings));
+        }
+        git::open(env).map(Repo::Git)
+    }
+
+    /// Returns the repository name: `--repository`, the repository's own
+    /// setting, or its folder's name.
+    pub fn name(&self, config: &Config) -> Result<String, Error> {
+        if let Some(name) = &config.repository {
+            return Ok(name.clone());
+        }
+        match self {
+            Repo::Git(repo) => git::repository_name(repo),
+            Repo::Hg(repo, settings) => hg::repository_name(repo, settings),
+        }
+    }
+
+    /// Returns the settings file the repository's own setting names, and
+    /// that setting's key.
+    pub fn settings_path(&self, env: &Env) -> Result<Option<(PathBuf, &'static str)>, Error> {
+        match self {
+            Repo::Git(repo) => git::settings_path(repo, env),
+            Repo::Hg(repo, settings) => Ok(hg::settings_path(repo, settings, env)),
+        }
+    }
+
+    /// Returns the repository's own folder (`.git`, the bare repository, or
+    /// `.hg`), which holds the default spool.
+    pub fn folder(&self) -> PathBuf {
+        let folder = match self {
+            Repo::Git(repo) => repo.path().to_path_buf(),
+            Repo::Hg(repo, _) => repo.root().join(".hg"),
+        };
+        folder.canonicalize().unwrap_or(folder)
+    }
+
+    /// Reads the push a hook was run for: git's ref updates from `stdin`
+    /// with the branch tips before the push, or Mercurial's changegroup.
+    pub fn read_push(&self, env: &Env, stdin: &mut dyn BufRead) -> Result<Read, Error> {
+        match self {
+            Repo::Git(repo) => {
+                let (updates, errors) = refs::parse_ref_updates(stdin);
+                let tips = walk::pre_push_tips(repo, &updates)?;
+                let useful = updates.iter().any(|u| !u.is_deleted());
+                let pushed = useful.then(|| Pushed::Git {
+                    updates: updates
+                        .into_iter()
+                        .map(|u| [u.old, u.new, u.name])
+                        .collect(),
+                    tips: tips.iter().map(Oid::to_string).collect(),
+                });
+                Ok(Read { pushed, errors })
+            }
+            Repo::Hg(repo, _) => {
+                let (first, last) = hg::changegroup_nodes(env)?;
+                // Older Mercurial sets no HG_NODE_LAST: the changegroup ends
+                // at the tip, which is pinned now, before later pushes move it.
+                let last = match last {
+                    Some(last) => last.to_string(),
+                    None => repo.node(wire::HG_TIP)?,
+                };
+                let pushed = Pushed::Hg {
+                    first: first.to_string(),
+                    last,
+                };
+                Ok(Read {
+                    pushed: Some(pushed),
+                    errors: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// Returns the commits of a recorded push, in payload order. Refs that
+    /// cannot be walked are reported on `log` and counted in `problems`.
+    pub fn commits(
+        &self,
+        pushed: &Pushed,
+        log: &mut Log,
+        problems: &mut usize,
+    ) -> Result<Vec<Commit>, Error> {
+        match (self, pushed) {
+            (Repo::Git(repo), Pushed::Git { updates, tips }) => {
+                let updates: Vec<RefUpdate> = updates
+                    .iter()
+                    .map(|[old, new, name]| RefUpdate {
+                        old: old.clone(),
+                        new: new.clone(),
+                        name: name.clone(),
+                    })
+                    .collect();
+                let tips = tips.iter().filter_map(|t| Oid::from_str(t).ok()).collect();
+                let walked = walk::pushed_with_tips(repo, &updates, tips);
+                for error in &walked.errors {
+                    log.say(Message::Error(error));
+                }
+                *problems += walked.errors.len();
+                for warning in walked.warnings {
+                    log.say(Message::Warning(warning));
+                }
+                for (name, commits) in &walked.per_ref {
+                    log.say(Message::Ref {
+                        name,
+                        commits: *commits,
+                    });
+                }
+                describe_git(repo, walked.commits, log)
+            }
+            (Repo::Hg(repo, _), Pushed::Hg { first, last }) => {
+                let commits = repo.commits(&format!("{first}:{last}"), None)?;
+                say_branches(&commits, log);
+                say_commits(&commits, log);
+                Ok(commits)
+            }
+            _ => Err(Error::Usage(
+                "the spool holds a push recorded for the other kind of repository".to_string(),
+            )),
+        }
+    }
+
+    /// Returns the commits of a range given by hand.
+    pub fn range(
+        &self,
+        range: &str,
+        refname: Option<&str>,
+        log: &mut Log,
+    ) -> Result<Vec<Commit>, Error> {
+        match self {
+            Repo::Git(repo) => {
+                let range = Range::parse(range).map_err(Error::Usage)?;
+                let found = walk::range(repo, &range, refname)?;
+                describe_git(repo, found, log)
+            }
+            Repo::Hg(repo, _) => {
+                let commits = repo.commits(&hg::range_revset(range)?, refname)?;
+                say_commits(&commits, log);
+                Ok(commits)
+            }
+        }
+    }
+}
+
+/// Loads the payload commits of git walk results.
+fn describe_git(
+    repo: &Repository,
+    found: Vec<walk::Found>,
+    log: &mut Log,
+) -> Result<Vec<Commit>, Error> {
+    let mut commits = Vec::with_capacity(found.len());
+    for found in found {
+        commits.push(git::describe(repo, found.id, found.target)?);
+    }
+    say_commits(&commits, log);
+    Ok(commits)
+}
+
+/// Prints how many commits landed on each branch, as git's walk prints
+/// them per ref.
+fn say_branches(commits: &[Commit], log: &mut Log) {
+    let mut branches: Vec<(&str, usize)> = Vec::new();
+    for commit in commits {
+        let branch = commit.target.branch.as_deref().unwrap_or_default();
+        match branches.iter_mut().find(|(name, _)| *name == branch) {
+            Some((_, count)) => *count += 1,
+            None => branches.push((branch, 1)),
+        }
+    }
+    for (name, commits) in branches {
+        log.say(Message::Ref { name, commits });
+    }
+}
+
+/// Prints a line per commit when asked to be verbose.
+fn say_commits(commits: &[Commit], log: &mut Log) {
+    if !log.verbose() {
+        return;
+    }
+    for commit in commits {
+        let summary = commit.message.lines().next().unwrap_or("");
+        log.say(Message::Commit {
+            id: &commit.id,
+            summary,
+        });
+    }
+}
+
+/// Returns whether a `.hg` folder is nearer the current folder than any
+/// git repository found from there; a tie goes to git.
+fn nearest_is_hg(env: &Env) -> bool {
+    if env.var("GIT_DIR").is_some() {
+        return false;
+    }
+    let cwd = std::env::current_dir().ok();
+    let Some(hg_root) = cwd.as_deref().and_then(hg::find_root) else {
+        return false;
+    };
+    let Ok(repo) = git::open(env) else {
+        return true;
+    };
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    !canonical(git::home(&repo)).starts_with(canonical(&hg_root))
+}

@@ -1,0 +1,865 @@
+//! Real pushes through the installed VCS hook: the built binary symlinked as
+//! a bare repository's `hooks/post-receive`, `git push` from a clone, and a
+//! receiver on 127.0.0.1 that records what arrived (issue #2, "Tests (real
+//! git, real HTTP)").
+//!
+//! The hook gets no arguments, so every test finds the settings file the
+//! way a real installation does: through the repository's git config
+//! `rbgateway.config` or `RBG_NOTIFY_CONFIG` in the pusher's environment.
+//! What a push should report is always asked of `git rev-list` in the bare
+//! repository, never written down by hand. Direct runs of the binary live in
+//! `cli.rs`, which shares the helpers at the top of this file.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::util::{
+    assert_success, binary, dead_url, path_str, remote_lines, run_with_timeout, stderr, webhook,
+    Behaviour, GitEnv, Receiver, Reply, Request, COMMAND_TIMEOUT, HOOK_PATH,
+};
+
+/// The secret of the webhooks these tests configure.
+pub(crate) const SECRET: &str = "s3cret";
+
+/// Returns a bare repository with the binary installed as its post-receive
+/// hook and a settings file listing `webhooks`, named by the repository's
+/// git config `rbgateway.config`.
+pub(crate) fn hooked(webhooks: Vec<Value>) -> GitEnv {
+    let env = GitEnv::new();
+    env.install_hook(&binary());
+    let config = env.write_config(&json!({ "webhooks": webhooks }));
+    env.set_config("rbgateway.config", path_str(&config));
+    env
+}
+
+/// Returns the `rb` webhook for `repo1`, pointing at `receiver`.
+pub(crate) fn rb(receiver: &Receiver) -> Value {
+    webhook("rb", &receiver.url(), SECRET)
+}
+
+/// Pushes `args` from the clone, failing the test if `git push` fails.
+pub(crate) fn push(env: &GitEnv, args: &[&str]) -> Output {
+    let output = env.push(args, &[]);
+    assert_success(&output);
+    output
+}
+
+/// Returns the branch tips of the bare repository, as they stand now.
+pub(crate) fn branch_tips(env: &GitEnv) -> Vec<String> {
+    let tips = env.git_in(
+        env.bare(),
+        &["for-each-ref", "--format=%(objectname)", "refs/heads/"],
+    );
+    tips.lines().map(str::to_string).collect()
+}
+
+/// Returns what `git rev-list --topo-order --reverse NEW --not TIPS` lists
+/// in the bare repository: the commits a push of `new` should report when
+/// `tips` were the branch tips before it.
+pub(crate) fn expected(env: &GitEnv, new: &[&str], tips: &[String]) -> Vec<String> {
+    let mut args = vec!["--topo-order", "--reverse"];
+    args.extend(new);
+    args.push("--not");
+    args.extend(tips.iter().map(String::as_str));
+    env.rev_list(&args)
+}
+
+/// Checks one delivery as Review Board would (WIRE.md) and returns its
+/// decoded body: a signed JSON POST of a push of `repository`.
+pub(crate) fn checked(request: &Request, repository: &str) -> Value {
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, HOOK_PATH);
+    assert!(request.verify_signature(SECRET), "bad signature");
+    assert_eq!(request.header("X-RBG-Event"), Some("push"));
+    assert_eq!(request.header("Content-Type"), Some("application/json"));
+    let agent = format!("rbg-notify/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(request.header("User-Agent"), Some(agent.as_str()));
+
+    let body = request.json();
+    assert_eq!(body["event"], "push");
+    assert_eq!(body["repository"], repository);
+    let commits = body["commits"].as_array().expect("commits is an array");
+    for commit in commits {
+        assert!(commit["target"].is_object(), "no target: {commit}");
+        assert!(commit["message"].is_string(), "no message: {commit}");
+    }
+    body
+}
+
+/// Returns every commit `receiver` got for `repo1`, in arrival order, each
+/// delivery checked.
+pub(crate) fn commits(receiver: &Receiver) -> Vec<Value> {
+    let mut all = Vec::new();
+    for request in receiver.requests() {
+        let body = checked(&request, "repo1");
+        all.extend(body["commits"].as_array().cloned().unwrap_or_default());
+    }
+    all
+}
+
+/// Returns the ids of `commits`.
+pub(crate) fn ids(commits: &[Value]) -> Vec<String> {
+    let id = |c: &Value| c["id"].as_str().expect("string id").to_string();
+    commits.iter().map(id).collect()
+}
+
+/// Returns the targets of `commits`.
+fn targets(commits: &[Value]) -> Vec<Value> {
+    commits.iter().map(|c| c["target"].clone()).collect()
+}
+
+/// Checks a "delivered" line; its time in ms is the only part that varies.
+pub(crate) fn assert_delivered(line: &str, webhook: &str, commits: &str) {
+    let head = format!("rbg-notify: webhook \"{webhook}\": delivered {commits} (HTTP 200, ");
+    let ms = line
+        .strip_prefix(&head)
+        .and_then(|rest| rest.strip_suffix(" ms)"))
+        .unwrap_or_else(|| panic!("not a delivered line for {webhook}: {line:?}"));
+    assert!(
+        !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()),
+        "{line:?}"
+    );
+}
+
+/// Checks that the hook printed exactly one line, a delivery of `commits`
+/// to webhook `rb`.
+fn assert_only_delivered(output: &Output, commits: &str) {
+    let lines = remote_lines(output);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_delivered(&lines[0], "rb", commits);
+}
+
+/// Writes a fast-import stream of commits on `refs/heads/main`, one per
+/// message, each with its own date so each gets its own id. Unlike `git
+/// commit`, fast-import stores message bytes as given, even when they are
+/// not UTF-8.
+fn fast_import_stream(messages: &[Vec<u8>]) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let mark = i + 1;
+        let head = format!(
+            "commit refs/heads/main\nmark :{mark}\n\
+             committer C O Mitter <committer@example.com> {} +0000\n\
+             data {}\n",
+            1_700_000_000 + mark,
+            message.len()
+        );
+        stream.extend_from_slice(head.as_bytes());
+        stream.extend_from_slice(message);
+        if mark > 1 {
+            stream.extend_from_slice(format!("from :{}\n", mark - 1).as_bytes());
+        }
+        stream.push(b'\n');
+    }
+    stream
+}
+
+/// Makes one commit per message on the clone's `main`, which must not exist
+/// yet, with `git fast-import`.
+fn import_commits(env: &GitEnv, messages: &[Vec<u8>]) {
+    let mut cmd = env.git_command(env.work());
+    cmd.args(["fast-import", "--quiet"]);
+    let stream = fast_import_stream(messages);
+    assert_success(&run_with_timeout(&mut cmd, &stream, COMMAND_TIMEOUT));
+}
+
+/// Makes `n` commits on the clone's `main`, which must not exist yet.
+fn import_history(env: &GitEnv, n: usize) {
+    let messages: Vec<Vec<u8>> = (1..=n)
+        .map(|i| format!("commit {i}\n").into_bytes())
+        .collect();
+    import_commits(env, &messages);
+}
+
+#[test]
+fn first_push_sends_the_whole_history() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    let first = env.commit("first");
+    env.commit("second");
+    env.commit("Fix the parser\n\nReview request #12");
+
+    let output = push(&env, &["origin", "main"]);
+
+    let got = commits(&receiver);
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(ids(&got), expected(&env, &["main"], &[]));
+    assert_eq!(ids(&got).len(), 3);
+    assert_eq!(targets(&got), vec![json!({"branch": "main"}); 3]);
+    assert_eq!(got[0]["id"], first.as_str());
+    assert_eq!(got[0]["message"], "first\n");
+    assert_eq!(got[2]["message"], "Fix the parser\n\nReview request #12\n");
+    assert_eq!(
+        got[0]["author"],
+        json!({"name": "A U Thor", "email": "author@example.com"})
+    );
+    assert_eq!(got[0]["timestamp"], "2023-11-14T22:14:20Z");
+    assert_only_delivered(&output, "3 commits");
+}
+
+#[test]
+fn fast_forward_sends_only_the_new_commits() {
+    let receiver = Receiver::ok();
+    let env = GitEnv::new();
+    env.install_hook(&binary());
+    let config = env.write_config(&json!({ "webhooks": [rb(&receiver)] }));
+    let via_env = [("RBG_NOTIFY_CONFIG", path_str(&config))];
+    env.commit("one");
+    assert_success(&env.push(&["origin", "main"], &via_env));
+    env.commit("two");
+    env.commit("three");
+    let before = branch_tips(&env);
+
+    let output = env.push(&["origin", "main"], &via_env);
+    assert_success(&output);
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    let body = checked(&requests[1], "repo1");
+    let got = body["commits"].as_array().unwrap();
+    assert_eq!(ids(got), expected(&env, &["main"], &before));
+    assert_eq!(ids(got).len(), 2);
+    assert_only_delivered(&output, "2 commits");
+}
+
+#[test]
+fn force_push_sends_the_rewritten_commits() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    let first = env.commit("one");
+    env.commit("two");
+    env.commit("three");
+    push(&env, &["origin", "main"]);
+    env.reset_hard(&first);
+    env.commit("two, rewritten");
+    env.commit("three, rewritten");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["--force", "origin", "main"]);
+
+    let got = commits(&receiver)[3..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["main"], &before));
+    assert_eq!(ids(&got).len(), 2);
+    assert_eq!(got[0]["message"], "two, rewritten\n");
+    assert_only_delivered(&output, "2 commits");
+}
+
+#[test]
+fn branch_deletion_sends_nothing() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    env.branch("topic");
+    env.commit("two");
+    push(&env, &["origin", "main", "topic"]);
+    assert_eq!(receiver.requests().len(), 1);
+
+    let output = push(&env, &["origin", ":topic"]);
+
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(remote_lines(&output), Vec::<String>::new());
+    assert_eq!(branch_tips(&env), [env.rev_parse("main")]);
+}
+
+#[test]
+fn new_branch_from_an_older_commit_sends_only_its_own_commits() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    env.commit("two");
+    env.commit("three");
+    push(&env, &["origin", "main"]);
+    env.git(&["checkout", "--quiet", "-b", "feature", "HEAD~2"]);
+    env.commit("feature one");
+    env.commit("feature two");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", "feature"]);
+
+    let got = commits(&receiver)[3..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["feature"], &before));
+    assert_eq!(ids(&got).len(), 2);
+    assert_eq!(targets(&got), vec![json!({"branch": "feature"}); 2]);
+    assert_only_delivered(&output, "2 commits");
+}
+
+#[test]
+fn branch_created_on_an_existing_commit_sends_nothing() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    env.commit("two");
+    push(&env, &["origin", "main"]);
+
+    let output = push(&env, &["origin", "HEAD~1:refs/heads/copy"]);
+
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(remote_lines(&output), Vec::<String>::new());
+}
+
+/// Pushes two new branches, `outer` containing `inner`, in the given order,
+/// and checks every new commit arrives once, under the first branch that
+/// reaches it in the hook's input.
+fn push_nested_branches(order: [&str; 2], expected_targets: [&str; 3]) {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    push(&env, &["origin", "main"]);
+    env.git(&["checkout", "--quiet", "-b", "inner"]);
+    env.commit("inner one");
+    env.commit("inner two");
+    env.git(&["checkout", "--quiet", "-b", "outer"]);
+    env.commit("outer one");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", order[0], order[1]]);
+
+    let got = commits(&receiver)[1..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["outer", "inner"], &before));
+    assert_eq!(ids(&got).len(), 3);
+    let branches: Vec<Value> = expected_targets
+        .iter()
+        .map(|b| json!({ "branch": b }))
+        .collect();
+    assert_eq!(targets(&got), branches);
+    assert_only_delivered(&output, "3 commits");
+}
+
+#[test]
+fn two_new_nested_branches_lose_nothing_and_repeat_nothing() {
+    // git gives new refs to the hook in the order they were pushed.
+    push_nested_branches(["outer", "inner"], ["outer", "outer", "outer"]);
+    push_nested_branches(["inner", "outer"], ["inner", "inner", "outer"]);
+}
+
+#[test]
+fn merge_of_a_pushed_branch_sends_only_the_merge() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    env.branch("topic");
+    env.commit("on main");
+    env.checkout("topic");
+    env.commit("on topic");
+    env.checkout("main");
+    push(&env, &["origin", "main", "topic"]);
+    let merge = env.merge("topic");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", "main"]);
+
+    let got = commits(&receiver)[3..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["main"], &before));
+    assert_eq!(ids(&got), [merge]);
+    assert_eq!(got[0]["message"], "Merge topic\n");
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn tags_pushed_with_new_commits_name_them() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    push(&env, &["origin", "main"]);
+    let light = env.commit("lightly tagged");
+    env.tag("light");
+    env.commit("untagged");
+    let release = env.commit("released");
+    env.annotated_tag("v1", "release 1");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", "main", "light", "v1"]);
+
+    let got = commits(&receiver)[1..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["main"], &before));
+    assert_eq!(ids(&got).len(), 3);
+    assert_eq!(got[0]["id"], light.as_str());
+    assert_eq!(got[2]["id"], release.as_str());
+    assert_eq!(
+        targets(&got),
+        [
+            json!({"branch": "main", "tags": ["light"]}),
+            json!({"branch": "main"}),
+            json!({"branch": "main", "tags": ["v1"]}),
+        ]
+    );
+    assert_only_delivered(&output, "3 commits");
+}
+
+#[test]
+fn tags_on_old_commits_resend_nothing() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    env.commit("two");
+    push(&env, &["origin", "main"]);
+    env.git(&["tag", "-a", "-m", "release 0", "v0", "HEAD~1"]);
+    env.git(&["tag", "light", "HEAD"]);
+
+    let output = push(&env, &["origin", "v0", "light"]);
+
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(remote_lines(&output), Vec::<String>::new());
+}
+
+#[test]
+fn tag_alone_on_new_commits_sends_them_under_the_tag() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    push(&env, &["origin", "main"]);
+    env.git(&["checkout", "--quiet", "--detach"]);
+    env.commit("nightly one");
+    env.commit("nightly two");
+    env.annotated_tag("nightly", "nightly build");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", "nightly"]);
+
+    let got = commits(&receiver)[1..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["nightly^{commit}"], &before));
+    assert_eq!(targets(&got), vec![json!({"tags": ["nightly"]}); 2]);
+    assert_only_delivered(&output, "2 commits");
+}
+
+#[test]
+fn multiple_refs_in_one_push_each_send_their_own_commits() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    env.branch("gone");
+    push(&env, &["origin", "main", "gone"]);
+    env.commit("main two");
+    env.commit("main three");
+    env.git(&["checkout", "--quiet", "-b", "feature", "HEAD~2"]);
+    env.commit("feature one");
+    env.git(&["tag", "-a", "-m", "old", "v0", "main~2"]);
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", "main", "feature", ":gone", "v0"]);
+
+    let got = commits(&receiver)[1..].to_vec();
+    assert_eq!(receiver.requests().len(), 2);
+    let main = expected(&env, &["main"], &before);
+    let feature = expected(&env, &["feature"], &before);
+    assert_eq!((main.len(), feature.len()), (2, 1));
+    // git lists refs the repository had before new ones (main, then
+    // feature), but only the grouping is the hook's business.
+    let mut either = [main.clone(), feature.clone()].concat();
+    if ids(&got) != either {
+        either = [feature.clone(), main.clone()].concat();
+    }
+    assert_eq!(ids(&got), either);
+    for commit in &got {
+        let id = commit["id"].as_str().unwrap().to_string();
+        let branch = if main.contains(&id) {
+            "main"
+        } else {
+            "feature"
+        };
+        assert_eq!(commit["target"], json!({ "branch": branch }));
+    }
+    assert_only_delivered(&output, "3 commits");
+}
+
+#[test]
+fn renamed_branch_sends_only_the_commits_added_on_top() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    env.git(&["checkout", "--quiet", "-b", "old"]);
+    env.commit("on old");
+    push(&env, &["origin", "main", "old"]);
+    env.git(&["branch", "--quiet", "-m", "old", "new"]);
+    env.commit("on new");
+    let before = branch_tips(&env);
+
+    // The deleted branch still hides what it had before the push.
+    let output = push(&env, &["origin", ":old", "new"]);
+
+    let got = commits(&receiver)[2..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["new"], &before));
+    assert_eq!(ids(&got), [env.rev_parse("new")]);
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn commits_on_two_pushed_branches_are_sent_once() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    push(&env, &["origin", "main", "main:release"]);
+    env.commit("two");
+    env.commit("three");
+    let before = branch_tips(&env);
+
+    let output = push(&env, &["origin", "main", "main:release"]);
+
+    let got = commits(&receiver)[1..].to_vec();
+    assert_eq!(ids(&got), expected(&env, &["main", "release"], &before));
+    assert_eq!(ids(&got).len(), 2);
+    let first = got[0]["target"].clone();
+    assert!(
+        first == json!({"branch": "main"}) || first == json!({"branch": "release"}),
+        "{first}"
+    );
+    assert_eq!(targets(&got), vec![first; 2]);
+    assert_only_delivered(&output, "2 commits");
+}
+
+#[test]
+fn notes_and_other_refs_are_ignored() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    push(&env, &["origin", "main"]);
+    env.git(&["notes", "add", "-m", "a note", "HEAD"]);
+    env.git(&["update-ref", "refs/backup/main", "HEAD"]);
+
+    let output = push(&env, &["origin", "refs/notes/commits", "refs/backup/main"]);
+
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(remote_lines(&output), Vec::<String>::new());
+}
+
+#[test]
+fn webhooks_for_other_repositories_or_disabled_get_nothing() {
+    let (off, other, wanted) = (Receiver::ok(), Receiver::ok(), Receiver::ok());
+    let mut disabled = webhook("off", &off.url(), SECRET);
+    disabled["enabled"] = json!(false);
+    let mut elsewhere = webhook("other", &other.url(), SECRET);
+    elsewhere["repositories"] = json!(["repo2"]);
+    // rb-gateway's own spelling of the list, and the older event name.
+    let legacy = json!({
+        "id": "rb", "url": wanted.url(), "secret": SECRET,
+        "events": ["post-commit"], "repos": ["repo1", "repo3"],
+    });
+    let env = hooked(vec![disabled, elsewhere, legacy]);
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(off.requests().len(), 0);
+    assert_eq!(other.requests().len(), 0);
+    assert_eq!(ids(&commits(&wanted)), expected(&env, &["main"], &[]));
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn no_wanted_webhook_sends_nothing_and_says_so() {
+    let (off, other) = (Receiver::ok(), Receiver::ok());
+    let mut disabled = webhook("off", &off.url(), SECRET);
+    disabled["enabled"] = json!(false);
+    let mut elsewhere = webhook("other", &other.url(), SECRET);
+    elsewhere["repositories"] = json!(["repo2"]);
+    let env = hooked(vec![disabled, elsewhere]);
+    env.commit("one");
+    env.commit("two");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(off.requests().len() + other.requests().len(), 0);
+    assert_eq!(
+        remote_lines(&output),
+        [
+            "rbg-notify: 2 new commits found, but no enabled webhook wants pushes to \
+          repository \"repo1\""
+        ]
+    );
+}
+
+#[test]
+fn repository_name_comes_from_git_config() {
+    let receiver = Receiver::ok();
+    let mut hook = rb(&receiver);
+    hook["repositories"] = json!(["Main Repo"]);
+    let env = hooked(vec![hook]);
+    env.set_config("rbgateway.repository", "Main Repo");
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    let body = checked(&requests[0], "Main Repo");
+    assert_eq!(
+        ids(body["commits"].as_array().unwrap()),
+        expected(&env, &["main"], &[])
+    );
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn relative_settings_path_is_found_next_to_the_repository() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    let config = env.root().join("rbg-notify.json");
+    std::fs::copy(&config, env.bare().join("rbg.json")).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    env.set_config("rbgateway.config", "rbg.json");
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(ids(&commits(&receiver)), expected(&env, &["main"], &[]));
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn receiver_error_is_reported_and_the_push_stands() {
+    let receiver = Receiver::start(Reply::with_body(500, "boom\nmore"));
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    env.commit("two");
+
+    // post-receive runs after the refs moved: git reports the push as done
+    // and does not mention the hook's exit status.
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(
+        remote_lines(&output),
+        [
+            "rbg-notify: error: webhook \"rb\": 2 commits not delivered: \
+          HTTP 500 Internal Server Error: boom"
+        ]
+    );
+    assert_eq!(branch_tips(&env), [env.rev_parse("main")]);
+    let local = stderr(&output);
+    let local: Vec<&str> = local
+        .lines()
+        .filter(|l| !l.starts_with("remote:"))
+        .collect();
+    assert!(!local.iter().any(|l| l.contains("error")), "{local:?}");
+}
+
+#[test]
+fn nothing_listening_is_reported() {
+    let env = hooked(vec![webhook("rb", &dead_url(), SECRET)]);
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(
+        remote_lines(&output),
+        ["rbg-notify: error: webhook \"rb\": 1 commit not delivered: connection refused"]
+    );
+}
+
+#[test]
+fn silent_receiver_cannot_hold_the_push() {
+    let receiver = Receiver::start(Reply::Hang);
+    let mut hook = rb(&receiver);
+    hook["timeout"] = json!(1);
+    let env = hooked(vec![hook]);
+    env.commit("one");
+
+    let started = Instant::now();
+    let output = push(&env, &["origin", "main"]);
+    let elapsed = started.elapsed();
+
+    assert!(elapsed < Duration::from_secs(10), "push took {elapsed:?}");
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(
+        remote_lines(&output),
+        ["rbg-notify: error: webhook \"rb\": 1 commit not delivered: no answer within 1 s"]
+    );
+}
+
+#[test]
+fn trickling_receiver_cannot_hold_the_push() {
+    let receiver = Receiver::start(Reply::Slow {
+        status: 200,
+        body: b"ok".to_vec(),
+        delay: Duration::from_millis(200),
+    });
+    let mut hook = rb(&receiver);
+    hook["timeout"] = json!(1);
+    let env = hooked(vec![hook]);
+    env.commit("one");
+
+    let started = Instant::now();
+    let output = push(&env, &["origin", "main"]);
+    let elapsed = started.elapsed();
+
+    assert!(elapsed < Duration::from_secs(10), "push took {elapsed:?}");
+    assert_eq!(
+        remote_lines(&output),
+        ["rbg-notify: error: webhook \"rb\": 1 commit not delivered: no answer within 1 s"]
+    );
+}
+
+#[test]
+fn endless_answer_body_is_not_waited_for() {
+    let receiver = Receiver::start(Reply::Endless);
+    let mut hook = rb(&receiver);
+    hook["timeout"] = json!(2);
+    let env = hooked(vec![hook]);
+    env.commit("one");
+
+    let started = Instant::now();
+    let output = push(&env, &["origin", "main"]);
+    let elapsed = started.elapsed();
+
+    assert!(elapsed < Duration::from_secs(10), "push took {elapsed:?}");
+    assert_eq!(ids(&commits(&receiver)), expected(&env, &["main"], &[]));
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn receiver_hanging_up_is_reported() {
+    let receiver = Receiver::start(Reply::Close);
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(
+        remote_lines(&output),
+        [
+            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: \
+          the receiver closed the connection without an HTTP answer"
+        ]
+    );
+}
+
+#[test]
+fn redirect_for_a_missing_slash_is_a_failure_with_a_hint() {
+    let receiver = Receiver::start(Reply::AppendSlash);
+    let hook = webhook("rb", &receiver.url_without_slash(), SECRET);
+    let env = hooked(vec![hook]);
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1, "the redirect was followed");
+    assert_eq!(requests[0].path, HOOK_PATH.trim_end_matches('/'));
+    assert_eq!(
+        remote_lines(&output),
+        [format!(
+            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: HTTP 301 redirect \
+             to {HOOK_PATH} (redirects are not followed; Review Board hook URLs end with \"/\")"
+        )]
+    );
+}
+
+#[test]
+fn one_failing_webhook_does_not_stop_the_next() {
+    let failing = Receiver::start(Reply::status(503));
+    let working = Receiver::ok();
+    let env = hooked(vec![webhook("down", &failing.url(), SECRET), rb(&working)]);
+    env.commit("one");
+    env.commit("two");
+
+    let output = push(&env, &["origin", "main"]);
+
+    let want = expected(&env, &["main"], &[]);
+    assert_eq!(ids(&commits(&failing)), want);
+    assert_eq!(ids(&commits(&working)), want);
+    let lines = remote_lines(&output);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "rbg-notify: error: webhook \"down\": 2 commits not delivered: \
+         HTTP 503 Service Unavailable"
+    );
+    assert_delivered(&lines[1], "rb", "2 commits");
+}
+
+#[test]
+fn invalid_settings_are_reported_by_file() {
+    let receiver = Receiver::ok();
+    let mut hook = rb(&receiver);
+    hook["enabled"] = json!("yes");
+    let env = hooked(vec![hook]);
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(receiver.requests().len(), 0);
+    let config = env.root().join("rbg-notify.json");
+    assert_eq!(
+        remote_lines(&output),
+        [format!(
+            "rbg-notify: error: {}: webhook \"rb\": field \"enabled\": expected true or \
+             false, found a string",
+            config.display()
+        )]
+    );
+}
+
+#[test]
+fn latin1_message_with_an_encoding_header_arrives_decoded() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit_bytes(b"caf\xe9\n", Some("ISO-8859-1"));
+
+    let output = push(&env, &["origin", "main"]);
+
+    let got = commits(&receiver);
+    assert_eq!(ids(&got), expected(&env, &["main"], &[]));
+    assert_eq!(got[0]["message"], "café\n");
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn undecodable_message_arrives_with_replacement_characters() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    // `git commit` would rewrite these bytes as Latin-1 (commit.c,
+    // verify_utf8), so they are imported as they are.
+    import_commits(&env, &[b"caf\xe9 \xff\n".to_vec()]);
+
+    let output = push(&env, &["origin", "main"]);
+
+    let got = commits(&receiver);
+    assert_eq!(ids(&got), expected(&env, &["main"], &[]));
+    assert_eq!(got[0]["message"], "caf\u{fffd} \u{fffd}\n");
+    assert_only_delivered(&output, "1 commit");
+}
+
+#[test]
+fn long_first_push_arrives_in_order_in_bounded_payloads() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    import_history(&env, 1500);
+
+    let output = push(&env, &["origin", "main"]);
+
+    let requests = receiver.requests();
+    let sizes: Vec<usize> = requests
+        .iter()
+        .map(|r| checked(r, "repo1")["commits"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [1000, 500]);
+    let want = expected(&env, &["main"], &[]);
+    assert_eq!(want.len(), 1500);
+    assert_eq!(ids(&commits(&receiver)), want);
+    assert_only_delivered(&output, "1500 commits");
+}
+
+#[test]
+fn failed_later_payload_reports_only_what_was_not_delivered() {
+    let receiver = Receiver::start(Behaviour::script(
+        [Reply::status(200), Reply::status(500)],
+        Reply::status(200),
+    ));
+    let env = hooked(vec![rb(&receiver)]);
+    import_history(&env, 1001);
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(receiver.requests().len(), 2);
+    assert_eq!(ids(&commits(&receiver)), expected(&env, &["main"], &[]));
+    assert_eq!(
+        remote_lines(&output),
+        [
+            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: \
+          HTTP 500 Internal Server Error"
+        ]
+    );
+}
