@@ -38,8 +38,8 @@ use crate::config::{Config, Env, Mode};
 use crate::error::{chain, Error};
 use crate::exit::ExitStatus;
 use crate::messages::{Log, Message};
-use crate::payload::{Commit, Limits};
-use crate::repo::Repo;
+use crate::payload::{Limits, Payload};
+use crate::repo::{Found, Repo};
 use crate::settings::{Event, Settings, Webhook};
 use crate::spool::{Header, PushRecord, Spool};
 
@@ -103,8 +103,8 @@ pub fn run(
 
     match &config.mode {
         Mode::Range { range, refname } => {
-            let commits = run.repo.range(range, refname.as_deref(), log)?;
-            run.replay(&commits, log, stdout)?;
+            let found = run.repo.range(range, refname.as_deref())?;
+            run.replay(&found, log, stdout)?;
         }
         Mode::Retry => run.retry(log)?,
         Mode::PostReceive | Mode::Changegroup => run.hook(stdin, log, stdout)?,
@@ -131,8 +131,15 @@ impl Run<'_> {
             let Some(pushed) = read.pushed else {
                 return Ok(());
             };
-            let commits = self.repo.commits(&pushed, log, &mut self.report.problems)?;
-            return dry_run(settings?.as_ref(), &self.name, &commits, log, stdout);
+            let found = self.repo.found(&pushed, log, &mut self.report.problems)?;
+            return dry_run(
+                &self.repo,
+                settings?.as_ref(),
+                &self.name,
+                &found,
+                log,
+                stdout,
+            );
         }
 
         // Nothing is sent before the push is on disk, so even a settings
@@ -172,24 +179,25 @@ impl Run<'_> {
     /// sends, or prints them for a dry run.
     fn replay(
         &mut self,
-        commits: &[Commit],
+        found: &Found,
         log: &mut Log,
         stdout: &mut dyn Write,
     ) -> Result<(), Error> {
         let settings = self.settings(log)?;
         if self.config.dry_run {
-            return dry_run(settings.as_ref(), &self.name, commits, log, stdout);
+            return dry_run(
+                &self.repo,
+                settings.as_ref(),
+                &self.name,
+                found,
+                log,
+                stdout,
+            );
         }
         let settings = settings.ok_or_else(|| self.not_found())?;
         let spool = Spool::open(&self.spool_dir(Some(&settings)))?;
-        spool_commits(
-            &spool,
-            &spool::new_id(),
-            &self.name,
-            commits,
-            &settings,
-            log,
-        )?;
+        let id = spool::new_id();
+        spool_commits(&spool, &self.repo, &id, &self.name, found, &settings, log)?;
         for spool in self.spools(&settings)? {
             self.process(&spool, &settings, log)?;
         }
@@ -308,11 +316,11 @@ impl Run<'_> {
         settings: &Settings,
         log: &mut Log,
     ) -> Result<(), Error> {
-        let commits = match self
+        let found = match self
             .repo
-            .commits(&record.push, log, &mut self.report.problems)
+            .found(&record.push, log, &mut self.report.problems)
         {
-            Ok(commits) => commits,
+            Ok(found) => found,
             Err(error) => {
                 log.say(Message::Error(&error));
                 self.report.problems += 1;
@@ -321,9 +329,10 @@ impl Run<'_> {
         };
         spool_commits(
             spool,
+            &self.repo,
             &record.id,
             &record.repository,
-            &commits,
+            &found,
             settings,
             log,
         )?;
@@ -331,30 +340,31 @@ impl Run<'_> {
     }
 }
 
-/// Spools the payloads of `commits` for every webhook that wants them,
-/// with delivery ids made from `id`, so spooling the same push twice
+/// Spools the payloads of the found commits for every webhook that wants
+/// them, with delivery ids made from `id`, so spooling the same push twice
 /// (after a crash) writes the same files.
 fn spool_commits(
     spool: &Spool,
+    repo: &Repo,
     id: &str,
     repository: &str,
-    commits: &[Commit],
+    found: &Found,
     settings: &Settings,
     log: &mut Log,
 ) -> Result<(), Error> {
-    if commits.is_empty() {
+    if found.is_empty() {
         return Ok(());
     }
     let webhooks = settings.matching(Event::Push, repository);
     if webhooks.is_empty() {
         log.say(Message::NoWebhook {
             repository,
-            commits: commits.len(),
+            commits: found.len(),
         });
     }
     let mut n = 0;
-    for webhook in webhooks {
-        for payload in payload::build(repository, commits, limits(webhook))? {
+    for (index, webhook) in webhooks.into_iter().enumerate() {
+        let mut write = |payload: Payload| {
             let header = Header {
                 version: spool::FORMAT_VERSION,
                 id: format!("{id}.{n:04}"),
@@ -364,9 +374,37 @@ fn spool_commits(
                 commits: payload.commits,
                 bytes: payload.body.len(),
             };
-            spool.write_delivery(&header, &payload.body)?;
             n += 1;
+            spool.write_delivery(&header, &payload.body).map(drop)
+        };
+        let say = (index == 0).then_some(&mut *log);
+        each_payload(repo, found, repository, limits(webhook), say, &mut write)?;
+    }
+    Ok(())
+}
+
+/// Builds the payloads of the found commits in order, describing at most
+/// one payload's worth of commits at a time, and hands each to `each`.
+/// Commits are listed on `say` when it is given.
+fn each_payload(
+    repo: &Repo,
+    found: &Found,
+    repository: &str,
+    limits: Limits,
+    mut say: Option<&mut Log>,
+    each: &mut dyn FnMut(Payload) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut start = 0;
+    while start < found.len() {
+        let end = found.len().min(start + limits.max_commits);
+        let commits = repo.describe(found, start..end)?;
+        if let Some(log) = say.as_deref_mut() {
+            repo::say_commits(&commits, log);
         }
+        for payload in payload::build(repository, &commits, limits)? {
+            each(payload)?;
+        }
+        start = end;
     }
     Ok(())
 }
@@ -382,13 +420,14 @@ fn limits(webhook: &Webhook) -> Limits {
 /// Prints each payload on its own line of stdout, as it would be sent to
 /// each wanted webhook; with no settings file, as it would be built.
 fn dry_run(
+    repo: &Repo,
     settings: Option<&Settings>,
     repository: &str,
-    commits: &[Commit],
+    found: &Found,
     log: &mut Log,
     stdout: &mut dyn Write,
 ) -> Result<(), Error> {
-    if commits.is_empty() {
+    if found.is_empty() {
         return Ok(());
     }
     let targets: Vec<(Option<&str>, Limits)> = match settings {
@@ -402,24 +441,31 @@ fn dry_run(
     if targets.is_empty() {
         log.say(Message::NoWebhook {
             repository,
-            commits: commits.len(),
+            commits: found.len(),
         });
     }
-    for (webhook, limits) in targets {
-        for payload in payload::build(repository, commits, limits)? {
+    let mut closed = false;
+    for (index, (webhook, limits)) in targets.into_iter().enumerate() {
+        let mut sizes = Vec::new();
+        let mut print = |payload: Payload| {
+            sizes.push((payload.commits, payload.body.len()));
+            // A closed stdout (`| head`) ends the listing, not the run.
+            if !closed {
+                closed = stdout
+                    .write_all(&payload.body)
+                    .and_then(|_| stdout.write_all(b"\n"))
+                    .is_err();
+            }
+            Ok(())
+        };
+        let say = (index == 0).then_some(&mut *log);
+        each_payload(repo, found, repository, limits, say, &mut print)?;
+        for (commits, bytes) in sizes {
             log.say(Message::DryRun {
                 webhook,
-                commits: payload.commits,
-                bytes: payload.body.len(),
+                commits,
+                bytes,
             });
-            // A closed stdout (`| head`) ends the listing, not the run.
-            if stdout
-                .write_all(&payload.body)
-                .and_then(|_| stdout.write_all(b"\n"))
-                .is_err()
-            {
-                return Ok(());
-            }
         }
     }
     let _ = stdout.flush();

@@ -6,6 +6,7 @@
 //! chooses between them.
 
 use std::io::BufRead;
+use std::ops;
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
@@ -121,14 +122,14 @@ impl Repo {
         }
     }
 
-    /// Returns the commits of a recorded push, in payload order. Refs that
+    /// Finds the commits of a recorded push, in payload order. Refs that
     /// cannot be walked are reported on `log` and counted in `problems`.
-    pub fn commits(
+    pub fn found(
         &self,
         pushed: &Pushed,
         log: &mut Log,
         problems: &mut usize,
-    ) -> Result<Vec<Commit>, Error> {
+    ) -> Result<Found, Error> {
         match (self, pushed) {
             (Repo::Git(repo), Pushed::Git { updates, tips }) => {
                 let updates: Vec<RefUpdate> = updates
@@ -154,13 +155,12 @@ impl Repo {
                         commits: *commits,
                     });
                 }
-                describe_git(repo, walked.commits, log)
+                Ok(Found::Git(walked.commits))
             }
             (Repo::Hg(repo, _), Pushed::Hg { first, last }) => {
                 let commits = repo.commits(&format!("{first}:{last}"), None)?;
                 say_branches(&commits, log);
-                say_commits(&commits, log);
-                Ok(commits)
+                Ok(Found::Hg(commits))
             }
             _ => Err(Error::Usage(
                 "the spool holds a push recorded for the other kind of repository".to_string(),
@@ -168,40 +168,58 @@ impl Repo {
         }
     }
 
-    /// Returns the commits of a range given by hand.
-    pub fn range(
-        &self,
-        range: &str,
-        refname: Option<&str>,
-        log: &mut Log,
-    ) -> Result<Vec<Commit>, Error> {
+    /// Finds the commits of a range given by hand.
+    pub fn range(&self, range: &str, refname: Option<&str>) -> Result<Found, Error> {
         match self {
             Repo::Git(repo) => {
                 let range = Range::parse(range).map_err(Error::Usage)?;
-                let found = walk::range(repo, &range, refname)?;
-                describe_git(repo, found, log)
+                Ok(Found::Git(walk::range(repo, &range, refname)?))
             }
-            Repo::Hg(repo, _) => {
-                let commits = repo.commits(&hg::range_revset(range)?, refname)?;
-                say_commits(&commits, log);
-                Ok(commits)
-            }
+            Repo::Hg(repo, _) => Ok(Found::Hg(repo.commits(&hg::range_revset(range)?, refname)?)),
+        }
+    }
+
+    /// Describes the found commits at `positions` for a payload, loading
+    /// their messages only now, so a huge push is held a chunk at a time.
+    pub fn describe(
+        &self,
+        found: &Found,
+        positions: ops::Range<usize>,
+    ) -> Result<Vec<Commit>, Error> {
+        match (self, found) {
+            (Repo::Git(repo), Found::Git(found)) => found[positions]
+                .iter()
+                .map(|f| git::describe(repo, f.id, f.target.clone()))
+                .collect(),
+            (_, Found::Hg(commits)) => Ok(commits[positions].to_vec()),
+            (Repo::Hg(..), Found::Git(_)) => Ok(Vec::new()),
         }
     }
 }
 
-/// Loads the payload commits of git walk results.
-fn describe_git(
-    repo: &Repository,
-    found: Vec<walk::Found>,
-    log: &mut Log,
-) -> Result<Vec<Commit>, Error> {
-    let mut commits = Vec::with_capacity(found.len());
-    for found in found {
-        commits.push(git::describe(repo, found.id, found.target)?);
+/// Holds the commits a push or range added, in payload order: git's as ids
+/// (messages are loaded a chunk at a time), Mercurial's as read from
+/// `hg log`.
+pub enum Found {
+    /// Lists git commit ids and targets.
+    Git(Vec<walk::Found>),
+    /// Lists Mercurial commits, already described.
+    Hg(Vec<Commit>),
+}
+
+impl Found {
+    /// Counts the commits.
+    pub fn len(&self) -> usize {
+        match self {
+            Found::Git(found) => found.len(),
+            Found::Hg(commits) => commits.len(),
+        }
     }
-    say_commits(&commits, log);
-    Ok(commits)
+
+    /// Returns whether there are no commits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Prints how many commits landed on each branch, as git's walk prints
@@ -221,7 +239,7 @@ fn say_branches(commits: &[Commit], log: &mut Log) {
 }
 
 /// Prints a line per commit when asked to be verbose.
-fn say_commits(commits: &[Commit], log: &mut Log) {
+pub fn say_commits(commits: &[Commit], log: &mut Log) {
     if !log.verbose() {
         return;
     }
