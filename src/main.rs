@@ -50,6 +50,9 @@ fn main() -> ExitCode {
         Err(message) => return usage_error(&message),
     };
     let mut log = Log::stderr(config.verbosity);
+    if let Err(e) = rbg_notify::send::watch_signals() {
+        log.say(Message::Warning(format!("cannot watch for signals: {e}")));
+    }
     let result = rbg_notify::run(
         &config,
         &env,

@@ -9,14 +9,39 @@
 //! `--retry`. A 413 answer splits the payload in two, both spooled before
 //! either is sent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::deliver::{self, Failure, Outcome};
 use crate::messages::{Log, Message};
 use crate::payload;
 use crate::settings::{Settings, Webhook};
 use crate::spool::{Header, Spool, Spooled};
+
+/// Turns true on SIGTERM or SIGINT: no new attempt starts, and what has
+/// not been delivered stays in the spool, where it already is.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Turns true on SIGHUP, which only means the pusher's session is gone.
+static HANGUP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the signal handlers of a run: SIGTERM and SIGINT stop it at the
+/// next delivery (everything in flight is already spooled), SIGHUP is
+/// ignored so the pusher hanging up does not stop the deliveries.
+pub fn watch_signals() -> std::io::Result<()> {
+    signal_hook::flag::register(SIGTERM, &STOP)?;
+    signal_hook::flag::register(SIGINT, &STOP)?;
+    signal_hook::flag::register(SIGHUP, &HANGUP)?;
+    Ok(())
+}
+
+/// Returns whether a signal asked the run to stop.
+fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
 
 /// Counts the tries of one delivery within a run.
 const ATTEMPTS: usize = 3;
@@ -174,6 +199,10 @@ fn attempt(
         }
         let pause = BACKOFF[tries - 1].min(deadline.saturating_duration_since(Instant::now()));
         thread::sleep(pause);
+        if stopping() {
+            let stopped = Failure::Transport("the run was stopped by a signal".to_string());
+            return (Outcome::Failed(stopped), started.elapsed());
+        }
     }
 }
 
