@@ -5,7 +5,7 @@
 //! `post-receive` symlink gets no arguments) and on Mercurial's hook
 //! variables; both are decided here and nowhere else.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use argh::FromArgs;
@@ -137,6 +137,52 @@ impl Args {
     }
 }
 
+/// Says why a run ends before it starts.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Early {
+    /// Prints this text on stdout and succeeds (`--help`, `--version`).
+    Print(String),
+    /// Reports this usage error.
+    Usage(String),
+}
+
+/// Parses the whole command line (`argv[0]` included) into a `Config`.
+pub fn parse(argv: &[OsString], env: &Env) -> Result<Config, Early> {
+    let argv0 = argv.first().map(OsString::as_os_str).unwrap_or_default();
+    let words: Option<Vec<&str>> = argv.iter().skip(1).map(|a| a.to_str()).collect();
+    let words = words.ok_or_else(|| Early::Usage("arguments must be valid UTF-8".to_string()))?;
+
+    // argh::from_env would exit 1 on a bad flag; 1 means "a delivery
+    // failed" here, so parse by hand and exit 2.
+    let args = match Args::from_args(&["rbg-notify"], &words) {
+        Ok(args) => args,
+        Err(argh::EarlyExit {
+            output,
+            status: Ok(()),
+        }) => return Err(Early::Print(output)),
+        Err(argh::EarlyExit {
+            output,
+            status: Err(()),
+        }) => {
+            return Err(Early::Usage(lowercase_first(output.trim_end())));
+        }
+    };
+    if args.version {
+        return Err(Early::Print(format!(
+            "rbg-notify {}",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    args.into_config(argv0, env).map_err(Early::Usage)
+}
+
+/// Lowercases a message's first letter: argh capitalises its messages.
+fn lowercase_first(message: &str) -> String {
+    let mut chars = message.chars();
+    let first = chars.next().map(|c| c.to_ascii_lowercase());
+    first.into_iter().chain(chars).collect()
+}
+
 /// Returns whether the program runs as git's post-receive hook: a symlink
 /// named `post-receive`, or an entry of a `post-receive.d` folder run by a
 /// dispatcher hook.
@@ -216,6 +262,30 @@ mod tests {
         assert!(config(&["--ref", "main", "--post-receive"], "x", &env).is_err());
         assert!(config(&["-v", "-q", "--post-receive"], "x", &env).is_err());
         assert!(config(&["--repository", "", "--post-receive"], "x", &env).is_err());
+    }
+
+    #[test]
+    fn parses_whole_command_lines() {
+        let argv = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let env = Env::default();
+        let version = parse(&argv(&["post-receive", "--version"]), &env).unwrap_err();
+        assert_eq!(
+            version,
+            Early::Print(format!("rbg-notify {}", env!("CARGO_PKG_VERSION")))
+        );
+        let bogus = parse(&argv(&["rbg-notify", "--bogus"]), &env).unwrap_err();
+        assert_eq!(
+            bogus,
+            Early::Usage("unrecognized argument: --bogus".to_string())
+        );
+        assert!(matches!(
+            parse(&argv(&["x", "--help"]), &env),
+            Err(Early::Print(_))
+        ));
+        assert_eq!(
+            parse(&argv(&["hooks/post-receive"]), &env).unwrap().mode,
+            Mode::PostReceive
+        );
     }
 
     #[test]
