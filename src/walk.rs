@@ -51,25 +51,88 @@ pub fn pushed(repo: &Repository, updates: &[RefUpdate]) -> Result<Walked, Error>
 /// as they stood before it (recorded then, as later pushes move them).
 pub fn pushed_with_tips(repo: &Repository, updates: &[RefUpdate], tips: Vec<Oid>) -> Walked {
     let mut walked = Walked::default();
-    let mut hidden = tips;
-    let mut index: HashMap<Oid, usize> = HashMap::new();
-
     let branches = updates.iter().filter(|u| u.branch().is_some());
     let tags = updates.iter().filter(|u| u.tag().is_some());
-    for update in branches.chain(tags) {
-        if update.is_deleted() {
-            continue;
-        }
-        match walk_update(repo, update, &hidden, &mut walked.warnings) {
-            Ok(Some((tip, ids))) => {
-                record(&mut walked, &mut index, update, tip, ids);
-                hidden.push(tip);
-            }
-            Ok(None) => walked.per_ref.push((update.name.clone(), 0)),
+    let mut refs = Vec::new();
+    for update in branches.chain(tags).filter(|u| !u.is_deleted()) {
+        match tip_of(repo, update) {
+            Ok(tip) => refs.push((update, tip)),
             Err(e) => walked.errors.push(e),
         }
     }
+
+    // One walk finds every new commit; each is then given to the first ref
+    // that reaches it. One walk per ref, each hiding every branch, would
+    // cost refs x branches, which a mirror push of thousands makes slow.
+    let heads: Vec<Oid> = refs.iter().filter_map(|(_, tip)| *tip).collect();
+    let order = match walk_many(repo, &heads, &tips, &mut walked.warnings) {
+        Ok(order) => order,
+        Err(e) => {
+            walked.errors.push(Error::git("walking the pushed refs")(e));
+            return walked;
+        }
+    };
+    let owners = claim(repo, &refs, &order);
+    let mut lists: Vec<Vec<Oid>> = vec![Vec::new(); refs.len()];
+    for id in order {
+        if let Some(&owner) = owners.get(&id) {
+            lists[owner].push(id);
+        }
+    }
+
+    let mut index: HashMap<Oid, usize> = HashMap::new();
+    for ((update, tip), ids) in refs.iter().zip(lists) {
+        record(&mut walked, &mut index, update, *tip, ids);
+    }
     walked
+}
+
+/// Returns the commit a ref update points at, peeling annotated tags;
+/// `None` when it points at a tree or blob, which adds no commits.
+fn tip_of(repo: &Repository, update: &RefUpdate) -> Result<Option<Oid>, Error> {
+    let context = |what: &str| format!("{}: {what} {}", update.name, update.new);
+    let new = Oid::from_str(&update.new).map_err(Error::git(context("reading new id")))?;
+    let object = repo
+        .find_object(new, None)
+        .map_err(Error::git(context("new id not found:")))?;
+    Ok(object.peel_to_commit().ok().map(|c| c.id()))
+}
+
+/// Gives each new commit (`order`) to the first ref, in `refs` order, that
+/// reaches it through new commits only.
+fn claim(
+    repo: &Repository,
+    refs: &[(&RefUpdate, Option<Oid>)],
+    order: &[Oid],
+) -> HashMap<Oid, usize> {
+    const FREE: usize = usize::MAX;
+    let mut owners: HashMap<Oid, usize> = order.iter().map(|&id| (id, FREE)).collect();
+    let claimers: Vec<(usize, Oid)> = refs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, tip))| tip.filter(|t| owners.contains_key(t)).map(|t| (i, t)))
+        .collect();
+    let Some((&(last, _), earlier)) = claimers.split_last() else {
+        return HashMap::new();
+    };
+    for &(owner, tip) in earlier {
+        let mut stack = vec![tip];
+        while let Some(id) = stack.pop() {
+            match owners.get_mut(&id) {
+                Some(slot) if *slot == FREE => *slot = owner,
+                _ => continue,
+            }
+            if let Ok(commit) = repo.find_commit(id) {
+                stack.extend(commit.parent_ids());
+            }
+        }
+    }
+    // Every new commit is reachable from some pushed ref, so what is left
+    // belongs to the last one; a push of one branch skips the search.
+    for slot in owners.values_mut().filter(|slot| **slot == FREE) {
+        *slot = last;
+    }
+    owners
 }
 
 /// Returns the branch tips as they stood before the push: the current ones,
@@ -97,28 +160,6 @@ pub fn pre_push_tips(repo: &Repository, updates: &[RefUpdate]) -> Result<Vec<Oid
     Ok(tips.into_values().collect())
 }
 
-/// Walks one ref update, returning the commit it points at and the commits
-/// not hidden, parents first; `None` when it points at no commit.
-fn walk_update(
-    repo: &Repository,
-    update: &RefUpdate,
-    hidden: &[Oid],
-    warnings: &mut Vec<String>,
-) -> Result<Option<(Oid, Vec<Oid>)>, Error> {
-    let context = |what: &str| format!("{}: {what} {}", update.name, update.new);
-    let new = Oid::from_str(&update.new).map_err(Error::git(context("reading new id")))?;
-    let object = repo
-        .find_object(new, None)
-        .map_err(Error::git(context("new id not found:")))?;
-    // Annotated tags are peeled; a tag of a tree or blob adds no commits.
-    let Ok(commit) = object.peel_to_commit() else {
-        return Ok(None);
-    };
-    let ids =
-        walk(repo, commit.id(), hidden, warnings).map_err(Error::git(context("walking from")))?;
-    Ok(Some((commit.id(), ids)))
-}
-
 /// Lists the commits reachable from `tip` and from none of `hidden`,
 /// parents before children.
 fn walk(
@@ -127,9 +168,22 @@ fn walk(
     hidden: &[Oid],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Oid>, git2::Error> {
+    walk_many(repo, &[tip], hidden, warnings)
+}
+
+/// Lists the commits reachable from any of `tips` and from none of
+/// `hidden`, parents before children.
+fn walk_many(
+    repo: &Repository,
+    tips: &[Oid],
+    hidden: &[Oid],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Oid>, git2::Error> {
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
-    walk.push(tip)?;
+    for &tip in tips {
+        walk.push(tip)?;
+    }
     for &id in hidden {
         // An old tip that is no longer stored (pruned after a force push)
         // cannot hide anything; the walk goes on and may report more.
@@ -152,7 +206,7 @@ fn record(
     walked: &mut Walked,
     index: &mut HashMap<Oid, usize>,
     update: &RefUpdate,
-    tip: Oid,
+    tip: Option<Oid>,
     ids: Vec<Oid>,
 ) {
     let target = match (update.branch(), update.tag()) {
@@ -174,7 +228,8 @@ fn record(
             target: target.clone(),
         });
     }
-    if let (Some(tag), Some(&at)) = (update.tag(), index.get(&tip)) {
+    let at = tip.and_then(|tip| index.get(&tip).copied());
+    if let (Some(tag), Some(at)) = (update.tag(), at) {
         let tags = &mut walked.commits[at].target.tags;
         if !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_string());
