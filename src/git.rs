@@ -11,7 +11,7 @@ use git2::{Commit as GitCommit, Oid, Repository};
 
 use crate::config::{resolve_setting_path, Env};
 use crate::error::Error;
-use crate::payload::{timestamp, Author, Commit, Target};
+use crate::payload::{self, timestamp, Author, Commit, Target};
 use crate::wire;
 
 /// Opens the repository a hook runs in: `$GIT_DIR` when git set it (it does
@@ -96,7 +96,7 @@ pub fn describe(repo: &Repository, id: Oid, target: Target) -> Result<Commit, Er
     let when = commit.author().when();
     Ok(Commit {
         id: id.to_string(),
-        message: message(&commit),
+        message: payload::clip_message(message(&commit)),
         target,
         author: Some(author(&commit)),
         timestamp: timestamp(when.seconds(), when.offset_minutes() * 60),

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::config::{resolve_setting_path, Env};
 use crate::error::Error;
-use crate::payload::{timestamp, Author, Commit, Target};
+use crate::payload::{self, timestamp, Author, Commit, Target};
 use crate::wire;
 
 /// Holds a Mercurial repository and the `hg` program that reads it.
@@ -217,7 +217,7 @@ fn describe(changeset: Changeset, branch: Option<&str>) -> Commit {
         .collect();
     Commit {
         id: changeset.node,
-        message: changeset.desc,
+        message: payload::clip_message(changeset.desc),
         target: Target {
             branch: Some(branch.map_or(changeset.branch, str::to_string)),
             bookmarks: changeset.bookmarks,

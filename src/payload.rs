@@ -22,6 +22,11 @@ pub const DEFAULT_MAX_COMMITS: usize = 1000;
 /// refuses before Review Board even checks the signature (shared/WIRE.md).
 pub const DEFAULT_MAX_BYTES: usize = 2 * 1024 * 1024;
 
+/// Bounds a commit message in a payload. A larger one is cut in the middle:
+/// a single commit must still fit the receiver's 2.5 MiB limit, and the
+/// lines Review Board looks for ("Reviewed at ...") sit at either end.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 /// Describes one commit as the receiver sees it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Commit {
@@ -133,6 +138,30 @@ pub fn build(repository: &str, commits: &[Commit], limits: Limits) -> Result<Vec
         });
     }
     Ok(payloads)
+}
+
+/// Cuts the middle out of a message longer than `MAX_MESSAGE_BYTES`,
+/// keeping its first three quarters and its last quarter, and saying so.
+pub fn clip_message(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let head = boundary(&message, MAX_MESSAGE_BYTES / 4 * 3);
+    let tail = boundary(&message, message.len() - MAX_MESSAGE_BYTES / 4);
+    let cut = tail - head;
+    format!(
+        "{}\n[... {cut} bytes cut by rbg-notify ...]\n{}",
+        &message[..head],
+        &message[tail..]
+    )
+}
+
+/// Returns the nearest character boundary at or before `at`.
+fn boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Splits a body's commits into two complete payloads of about half each,
@@ -289,6 +318,20 @@ mod tests {
         assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4"]);
         let single = &build("r", &commits[..1], Limits::default()).unwrap()[0].body;
         assert!(split(single).is_none());
+    }
+
+    #[test]
+    fn clips_only_huge_messages_keeping_both_ends() {
+        assert_eq!(clip_message("short".to_string()), "short");
+        let huge = format!(
+            "Fix it\n{}\nReviewed at https://rb/r/7/\n",
+            "é".repeat(MAX_MESSAGE_BYTES)
+        );
+        let clipped = clip_message(huge.clone());
+        assert!(clipped.len() < MAX_MESSAGE_BYTES + 100);
+        assert!(clipped.starts_with("Fix it\n"));
+        assert!(clipped.ends_with("Reviewed at https://rb/r/7/\n"));
+        assert!(clipped.contains(" bytes cut by rbg-notify ...]"));
     }
 
     #[test]
