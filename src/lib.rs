@@ -146,33 +146,69 @@ impl Run<'_> {
         // file that cannot be read loses nothing: the push waits for it.
         let settings = settings.and_then(|s| s.ok_or_else(|| self.not_found()));
         let dir = self.spool_dir(settings.as_ref().ok());
-        let spool = Spool::open(&dir)?;
-        if let Some(pushed) = read.pushed {
-            let record = PushRecord {
-                version: spool::FORMAT_VERSION,
-                id: spool::new_id(),
-                repository: self.name.clone(),
-                path: self.repo.folder(),
-                push: pushed,
-            };
-            spool.record_push(&record)?;
-        }
+        let record = read.pushed.map(|push| PushRecord {
+            version: spool::FORMAT_VERSION,
+            id: spool::new_id(),
+            repository: self.name.clone(),
+            path: self.repo.folder(),
+            push,
+        });
+        let (spool, fallback) = self.record(&dir, record.as_ref(), log)?;
         let settings = match settings {
             Ok(settings) => settings,
             Err(error) => {
                 self.report.problems += 1;
                 let reason = chain(&error);
                 log.say(Message::PushKept {
-                    spool: &dir,
+                    spool: spool.dir(),
                     reason: &reason,
                 });
                 return Ok(());
             }
         };
-        for spool in self.spools(&settings)? {
+        let spools = match fallback {
+            true => vec![spool],
+            false => self.spools(&settings)?,
+        };
+        for spool in spools {
             self.process(&spool, &settings, log)?;
         }
         Ok(())
+    }
+
+    /// Records a push in the spool at `dir`. When that folder cannot be
+    /// written, says so and records it under the system's temporary folder
+    /// instead, so the push is still sent; returns the spool used and
+    /// whether it is that fallback.
+    fn record(
+        &mut self,
+        dir: &Path,
+        record: Option<&PushRecord>,
+        log: &mut Log,
+    ) -> Result<(Spool, bool), Error> {
+        let write = |dir: &Path| -> Result<Spool, Error> {
+            let spool = Spool::open(dir)?;
+            if let Some(record) = record {
+                spool.record_push(record)?;
+            }
+            Ok(spool)
+        };
+        let error = match write(dir) {
+            Ok(spool) => return Ok((spool, false)),
+            Err(error) => error,
+        };
+        log.say(Message::Error(&error));
+        self.report.problems += 1;
+        let fallback = std::env::temp_dir()
+            .join("rbg-notify-spool")
+            .join(&self.name);
+        let spool = write(&fallback)?;
+        log.say(Message::Warning(format!(
+            "using {} for this push; fix the spool folder, or deliveries that fail now \
+             will only be found there",
+            fallback.display()
+        )));
+        Ok((spool, true))
     }
 
     /// Handles `--range`: spools the commits for every wanted webhook, then
