@@ -156,6 +156,7 @@ impl Run<'_> {
         let (spool, fallback) = self.record(&dir, record.as_ref(), log)?;
         let settings = match settings {
             Ok(settings) => settings,
+            Err(error) if record.is_none() => return Err(error),
             Err(error) => {
                 self.report.problems += 1;
                 let reason = chain(&error);
