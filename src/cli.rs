@@ -15,11 +15,29 @@ use crate::config::{Config, Env, Mode, Verbosity};
 /// Sends signed push webhooks for a git or Mercurial repository.
 #[derive(FromArgs, Debug, Default, PartialEq)]
 #[argh(
-    note = "Installed as a git post-receive hook (a symlink named post-receive in the \
-repository's hooks folder) it reads the ref updates on stdin. As a Mercurial hook \
-([hooks] changegroup.rbgateway = /usr/local/bin/rbg-notify) it reads HG_NODE and \
-HG_NODE_LAST.\n\nExamples:\n  rbg-notify --range ..HEAD --dry-run\n  \
-rbg-notify --range 1a2b3c4..5d6e7f8 --ref refs/heads/main --config /etc/rbg-notify/config.json",
+    note = r"Modes:
+  (no flag)  as a git post-receive hook (a symlink named post-receive, or an
+             entry of post-receive.d) reads the ref updates on stdin; as a
+             Mercurial hook ([hooks] changegroup.rbgateway = rbg-notify)
+             reads HG_NODE and HG_NODE_LAST; prints a line per webhook
+  --range    replays commits by hand; with --dry-run, prints the payloads
+  --retry    sends the deliveries failures left in the spool (for cron)
+  --check    explains the settings file, the repository name and why each
+             webhook matches or not; sends nothing; exits 0 when a webhook
+             matches, 1 when none does, 2 on a settings error
+  --ping     sends a ping event to each matching webhook (or --webhook ID)
+             and prints each answer; exits 0 when all answered 2xx
+
+The settings file is --config, else $RBG_NOTIFY_CONFIG, else the repository's
+rbgateway.config, else /etc/rbg-notify/config.json. rb-gateway's config.json
+and its webhooks file are read as they are.
+
+Examples:
+  rbg-notify --range ..HEAD --dry-run
+  rbg-notify --range 1a2b3c4..5d6e7f8 --ref refs/heads/main -c /etc/rbg.json
+  cd /srv/git/project.git && rbg-notify --check
+  cd /srv/git/project.git && rbg-notify --ping --webhook reviews
+  rbg-notify --retry --quiet",
     error_code(0, "every delivery got a 2xx answer, or there was nothing to send"),
     error_code(1, "a delivery failed"),
     error_code(2, "bad usage, configuration or input")
@@ -31,7 +49,8 @@ pub struct Args {
     pub config: Option<PathBuf>,
 
     /// repository name sent in the payload (default: the rbgateway.repository
-    /// setting, then the repository folder's name without .git)
+    /// setting, then rb-gateway's name for this path, then the repository
+    /// folder's name without .git)
     #[argh(option)]
     pub repository: Option<String>,
 
@@ -48,6 +67,21 @@ pub struct Args {
     /// send the deliveries waiting in the repository's spool, and nothing new
     #[argh(switch)]
     pub retry: bool,
+
+    /// explain what a push to this repository would do: the settings file
+    /// and why, the repository name and why, and which webhooks match; sends
+    /// nothing
+    #[argh(switch)]
+    pub check: bool,
+
+    /// send a ping event to each webhook that matches this repository and
+    /// print each answer
+    #[argh(switch)]
+    pub ping: bool,
+
+    /// with --ping: ping only the webhook with this id, matching or not
+    #[argh(option)]
+    pub webhook: Option<String>,
 
     /// read git ref updates from stdin, as when installed as post-receive
     #[argh(switch)]
@@ -82,16 +116,23 @@ impl Args {
         let explicit = [
             self.range.is_some(),
             self.retry,
+            self.check,
+            self.ping,
             self.post_receive,
             self.changegroup,
         ];
         if explicit.iter().filter(|&&set| set).count() > 1 {
             return Err(
-                "--range, --retry, --post-receive and --changegroup exclude each other".to_string(),
+                "--range, --retry, --check, --ping, --post-receive and --changegroup \
+                        exclude each other"
+                    .to_string(),
             );
         }
-        if self.retry && self.dry_run {
-            return Err("--dry-run does not apply to --retry".to_string());
+        if (self.retry || self.check || self.ping) && self.dry_run {
+            return Err("--dry-run only applies to reading a push or --range".to_string());
+        }
+        if self.webhook.is_some() && !self.ping {
+            return Err("--webhook only makes sense with --ping".to_string());
         }
         if self.refname.is_some() && self.range.is_none() {
             return Err("--ref only makes sense with --range".to_string());
@@ -110,6 +151,12 @@ impl Args {
             }
         } else if self.retry {
             Mode::Retry
+        } else if self.check {
+            Mode::Check
+        } else if self.ping {
+            Mode::Ping {
+                webhook: self.webhook,
+            }
         } else if self.post_receive || invoked_as_post_receive(Path::new(argv0)) {
             Mode::PostReceive
         } else if self.changegroup || invoked_as_changegroup(env) {
@@ -117,7 +164,7 @@ impl Args {
         } else {
             return Err(
                 "nothing to do: install rbg-notify as a git post-receive or Mercurial \
-                        changegroup hook, or give --range (see --help)"
+                        changegroup hook, or give --range, --check or --ping (see --help)"
                     .to_string(),
             );
         };
@@ -251,6 +298,18 @@ mod tests {
         assert!(config(&[], "/usr/bin/rbg-notify", &none)
             .unwrap_err()
             .starts_with("nothing to do"));
+        assert_eq!(
+            config(&["--check"], "post-receive", &none).unwrap().mode,
+            Mode::Check
+        );
+        assert_eq!(
+            config(&["--ping", "--webhook", "rb"], "x", &none)
+                .unwrap()
+                .mode,
+            Mode::Ping {
+                webhook: Some("rb".into())
+            }
+        );
     }
 
     #[test]
@@ -259,6 +318,9 @@ mod tests {
         assert!(config(&["--range", "a..b", "--post-receive"], "x", &env).is_err());
         assert!(config(&["--retry", "--range", "a..b"], "x", &env).is_err());
         assert!(config(&["--retry", "--dry-run"], "x", &env).is_err());
+        assert!(config(&["--check", "--ping"], "x", &env).is_err());
+        assert!(config(&["--check", "--dry-run"], "x", &env).is_err());
+        assert!(config(&["--webhook", "rb", "--check"], "x", &env).is_err());
         assert!(config(&["--ref", "main", "--post-receive"], "x", &env).is_err());
         assert!(config(&["-v", "-q", "--post-receive"], "x", &env).is_err());
         assert!(config(&["--repository", "", "--post-receive"], "x", &env).is_err());

@@ -37,6 +37,14 @@ pub enum Mode {
     Changegroup,
     /// Sends what the spool holds, and nothing new.
     Retry,
+    /// Explains the settings a push to this repository would use, sending
+    /// nothing.
+    Check,
+    /// Sends a `ping` event to the matching webhooks, or to the one named.
+    Ping {
+        /// Names the only webhook to ping, matching or not.
+        webhook: Option<String>,
+    },
     /// Replays a range given by hand: `OLD..NEW` in git, `REV1:REV2` in hg.
     Range {
         /// Gives the range as typed.

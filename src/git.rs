@@ -5,6 +5,7 @@
 //! Which commits a push added is `walk.rs`'s business.
 
 use std::path::{Path, PathBuf};
+use std::{panic, thread};
 
 use encoding_rs::Encoding;
 use git2::{Commit as GitCommit, Oid, Repository};
@@ -12,7 +13,36 @@ use git2::{Commit as GitCommit, Oid, Repository};
 use crate::config::{resolve_setting_path, Env};
 use crate::error::Error;
 use crate::payload::{self, timestamp, Author, Commit, Target};
-use crate::wire;
+use crate::{walk, wire};
+
+/// Gives the size of one mapped window of a pack file.
+const PACK_WINDOW: usize = 2 << 20;
+
+/// Gives the most of all pack files mapped at once. libgit2 maps 1 GiB
+/// windows by default, so reading every commit of a big push kept the whole
+/// commit part of the pack resident; this bounds it (see #6).
+const PACK_MAPPED_LIMIT: usize = 8 << 20;
+
+/// Sets libgit2's process-wide options for reading many commits once each:
+/// no object cache (each commit is read by the walk and again when its
+/// payload is built, so a cache only grows with the push), no hash check on
+/// every read (git itself checks objects when they are received, not when
+/// they are read), and bounded pack mappings.
+///
+/// # Safety
+///
+/// Writes libgit2 globals without synchronization: call it before any
+/// thread that may use libgit2 starts.
+pub unsafe fn tune_libgit2() -> Result<(), Error> {
+    git2::opts::enable_caching(false);
+    git2::opts::strict_hash_verification(false);
+    // SAFETY: the caller guarantees no other thread uses libgit2 yet.
+    unsafe {
+        git2::opts::set_mwindow_size(PACK_WINDOW)
+            .and_then(|()| git2::opts::set_mwindow_mapped_limit(PACK_MAPPED_LIMIT))
+            .map_err(Error::git("setting libgit2's pack window limits"))
+    }
+}
 
 /// Opens the repository a hook runs in: `$GIT_DIR` when git set it (it does
 /// for hooks, githooks(5)), else the repository around the current folder.
@@ -67,9 +97,19 @@ pub fn settings_path(
 /// Returns the repository name: `rbgateway.repository` if set, else the
 /// folder's name without a trailing `.git` (`/srv/repo1.git` is `repo1`).
 pub fn repository_name(repo: &Repository) -> Result<String, Error> {
-    if let Some(name) = setting(repo, wire::GIT_KEY_REPOSITORY)? {
-        return Ok(name);
+    match name_setting(repo)? {
+        Some(name) => Ok(name),
+        None => folder_name(repo),
     }
+}
+
+/// Returns the name `rbgateway.repository` sets, if any.
+pub fn name_setting(repo: &Repository) -> Result<Option<String>, Error> {
+    setting(repo, wire::GIT_KEY_REPOSITORY)
+}
+
+/// Returns the repository folder's name without a trailing `.git`.
+pub fn folder_name(repo: &Repository) -> Result<String, Error> {
     let folder = home(repo)
         .canonicalize()
         .unwrap_or_else(|_| home(repo).to_path_buf());
@@ -103,6 +143,47 @@ pub fn describe(repo: &Repository, id: Oid, target: Target) -> Result<Commit, Er
     })
 }
 
+/// Gives the fewest commits worth describing on a second thread: opening the
+/// repository again costs about as much as reading a few dozen commits.
+const SPLIT_AT: usize = 200;
+
+/// Describes the found commits, in order. A large batch is split in two
+/// halves described at once, the second on its own thread with its own
+/// handle on the repository (a libgit2 repository is not shared between
+/// threads): reading and inflating every commit a second time, after the
+/// walk, is most of a huge push's time (see #6). Should the second handle
+/// fail, its half is described here after all, so errors are the same.
+pub fn describe_all(repo: &Repository, found: &[walk::Found]) -> Result<Vec<Commit>, Error> {
+    if found.len() < SPLIT_AT {
+        return describe_each(repo, found);
+    }
+    let (head, tail) = found.split_at(found.len() / 2);
+    let path = repo.path();
+    let (commits, rest) = thread::scope(|scope| {
+        let other = scope.spawn(move || {
+            let repo = Repository::open(path).ok()?;
+            describe_each(&repo, tail).ok()
+        });
+        let commits = describe_each(repo, head);
+        let rest = other.join().unwrap_or_else(|p| panic::resume_unwind(p));
+        (commits, rest)
+    });
+    let mut commits = commits?;
+    match rest {
+        Some(rest) => commits.extend(rest),
+        None => commits.extend(describe_each(repo, tail)?),
+    }
+    Ok(commits)
+}
+
+/// Describes the found commits one after the other.
+fn describe_each(repo: &Repository, found: &[walk::Found]) -> Result<Vec<Commit>, Error> {
+    found
+        .iter()
+        .map(|f| describe(repo, f.id, f.target.clone()))
+        .collect()
+}
+
 /// Decodes a commit message: with the commit's `encoding` header when it
 /// names one (git writes it when i18n.commitEncoding is set), else as UTF-8.
 /// Bytes that do not decode become U+FFFD rather than failing the delivery.
@@ -134,6 +215,35 @@ fn author(commit: &GitCommit) -> Author {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describes_a_batch_split_across_threads_in_order() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let when = git2::Time::new(1_700_000_000, 60);
+        let who = git2::Signature::new("A", "a@example.com", &when).unwrap();
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let mut found = Vec::new();
+        let mut parent = None;
+        for i in 0..=SPLIT_AT {
+            let parents: Vec<_> = parent.iter().collect();
+            let message = format!("commit {i}");
+            let id = repo
+                .commit(None, &who, &who, &message, &tree, &parents)
+                .unwrap();
+            parent = Some(repo.find_commit(id).unwrap());
+            found.push(walk::Found {
+                id,
+                target: Target::default(),
+            });
+        }
+        let commits = describe_all(&repo, &found).unwrap();
+        let ids: Vec<_> = commits.iter().map(|c| c.id.clone()).collect();
+        let expected: Vec<_> = found.iter().map(|f| f.id.to_string()).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(commits[SPLIT_AT].message, format!("commit {SPLIT_AT}"));
+    }
 
     #[test]
     fn decodes_by_encoding_header() {

@@ -151,9 +151,14 @@ pub fn settings_path(
 /// Returns the repository name: `[rbgateway] repository` if set, else the
 /// name of the repository root folder.
 pub fn repository_name(repo: &Repo, settings: &Settings) -> Result<String, Error> {
-    if let Some(name) = &settings.repository {
-        return Ok(name.clone());
+    match &settings.repository {
+        Some(name) => Ok(name.clone()),
+        None => folder_name(repo),
     }
+}
+
+/// Returns the name of the repository root folder.
+pub fn folder_name(repo: &Repo) -> Result<String, Error> {
     let folder = repo
         .root()
         .canonicalize()

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod deliver;
@@ -19,7 +20,9 @@ pub mod exit;
 pub mod git;
 pub mod hg;
 pub mod messages;
+pub mod naming;
 pub mod payload;
+pub mod ping;
 pub mod refs;
 pub mod repo;
 pub mod send;
@@ -90,7 +93,7 @@ pub fn run(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let repo = Repo::open(&config.mode, env)?;
-    let name = repo.name(config)?;
+    let name = repo.name(config, env)?;
     log.say(Message::Repository { name: &name });
     let mut run = Run {
         config,
@@ -107,6 +110,10 @@ pub fn run(
             run.replay(&found, log, stdout)?;
         }
         Mode::Retry => run.retry(log)?,
+        Mode::Check => run.report = check::check(&run.repo, config, env, stdout)?,
+        Mode::Ping { webhook } => {
+            run.report = ping::ping(&run.repo, config, env, webhook.as_deref(), log)?;
+        }
         Mode::PostReceive | Mode::Changegroup => run.hook(stdin, log, stdout)?,
     }
     Ok(run.report)
@@ -332,12 +339,16 @@ impl Run<'_> {
                 self.expand(spool, &path, &record, settings, log)?;
             }
         }
-        let deliveries = spool.deliveries(&self.name, &mut problems)?;
+        let deliveries = spool.deliveries(&self.name, &self.repo.folder(), &mut problems)?;
+        // A file set aside or a push lost needs an administrator's look:
+        // the exit status says so too.
+        self.report.problems += problems.iter().filter(|p| p.serious).count();
         for problem in problems {
-            log.say(Message::Warning(problem));
+            log.say(Message::Warning(problem.text));
         }
 
-        let sent = send::send_spool(spool, deliveries, settings, deadline, log);
+        let held_too = self.config.mode == Mode::Retry;
+        let sent = send::send_spool(spool, deliveries, settings, deadline, held_too, log);
         self.report.delivered += sent.delivered;
         self.report.failed += sent.failed_webhooks;
         Ok((sent.delivered, sent.waiting))
@@ -410,6 +421,7 @@ fn spool_commits(
                 repository: repository.to_string(),
                 commits: payload.commits,
                 bytes: payload.body.len(),
+                path: Some(repo.folder()),
             };
             n += 1;
             spool.write_delivery(&header, &payload.body).map(drop)

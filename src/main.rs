@@ -27,6 +27,10 @@ fn main() -> ExitCode {
     };
 
     let mut log = Log::stderr(config.verbosity);
+    // SAFETY: nothing has started a thread yet.
+    if let Err(e) = unsafe { rbg_notify::git::tune_libgit2() } {
+        log.say(Message::Warning(rbg_notify::error::chain(&e)));
+    }
     if let Err(e) = rbg_notify::send::watch_signals() {
         log.say(Message::Warning(format!("cannot watch for signals: {e}")));
     }

@@ -42,6 +42,24 @@ pub enum Message<'a> {
         reason: &'a str,
         /// Names the spool folder.
         spool: &'a Path,
+        /// Says the receiver refused it, so only `--retry` sends it again.
+        held: bool,
+    },
+    /// Reports a webhook that answered a ping with 2xx.
+    Pinged {
+        /// Names the webhook.
+        webhook: &'a str,
+        /// Gives the HTTP status.
+        status: u16,
+        /// Gives the time the ping took.
+        elapsed: Duration,
+    },
+    /// Reports a webhook that did not answer a ping with 2xx.
+    PingFailed {
+        /// Names the webhook.
+        webhook: &'a str,
+        /// Says why, without the secret.
+        reason: &'a str,
     },
     /// Reports a failed attempt that is about to be tried again.
     Retrying {
@@ -118,9 +136,13 @@ impl Message<'_> {
     /// Returns the least verbosity at which the message is printed.
     fn level(&self) -> Verbosity {
         match self {
-            Message::Kept { .. } | Message::PushKept { .. } | Message::Error(_) => Verbosity::Quiet,
+            Message::Kept { .. }
+            | Message::PushKept { .. }
+            | Message::PingFailed { .. }
+            | Message::Error(_) => Verbosity::Quiet,
             Message::Delivered { .. }
             | Message::DryRun { .. }
+            | Message::Pinged { .. }
             | Message::NoWebhook { .. }
             | Message::Retrying { .. }
             | Message::Spool { .. }
@@ -152,17 +174,37 @@ impl fmt::Display for Message<'_> {
                 commits,
                 reason,
                 spool,
+                held,
             } => {
                 write!(f, "error: webhook \"{webhook}\": ")?;
                 if *delivered > 0 {
                     write!(f, "delivered {}, but ", plural(*delivered, "commit"))?;
                 }
-                write!(
-                    f,
-                    "{} not delivered: {reason}; kept in {} for the next push or `rbg-notify --retry`",
-                    plural(*commits, "commit"),
-                    spool.display()
-                )
+                let (commits, spool) = (plural(*commits, "commit"), spool.display());
+                match held {
+                    false => write!(
+                        f,
+                        "{commits} not delivered: {reason}; kept in {spool} for the next push \
+                         or `rbg-notify --retry`"
+                    ),
+                    true => write!(
+                        f,
+                        "{commits} not delivered: {reason}; kept in {spool} on hold: fix the \
+                         cause, then run `rbg-notify --retry`"
+                    ),
+                }
+            }
+            Message::Pinged {
+                webhook,
+                status,
+                elapsed,
+            } => write!(
+                f,
+                "webhook \"{webhook}\": ping answered (HTTP {status}, {} ms)",
+                elapsed.as_millis()
+            ),
+            Message::PingFailed { webhook, reason } => {
+                write!(f, "error: webhook \"{webhook}\": ping failed: {reason}")
             }
             Message::Retrying { webhook, reason } => {
                 write!(f, "webhook \"{webhook}\": {reason}; trying again")
@@ -313,6 +355,7 @@ mod tests {
             commits: 1,
             reason: "HTTP 500 Internal Server Error",
             spool: Path::new("/srv/r.git/rbg-notify/spool"),
+            held: false,
         });
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert_eq!(

@@ -38,13 +38,15 @@ pub struct Read {
 
 impl Repo {
     /// Opens the repository the mode reads: Mercurial for a changegroup,
-    /// git for post-receive, and for `--range` or `--retry` whichever
+    /// git for post-receive, and for the other modes whichever
     /// repository is nearest the current folder.
     pub fn open(mode: &Mode, env: &Env) -> Result<Repo, Error> {
         let hg = match mode {
             Mode::Changegroup => true,
             Mode::PostReceive => false,
-            Mode::Range { .. } | Mode::Retry => nearest_is_hg(env),
+            Mode::Range { .. } | Mode::Retry | Mode::Check | Mode::Ping { .. } => {
+                nearest_is_hg(env)
+            }
         };
         if hg {
             let repo = hg::open(env)?;
@@ -55,15 +57,10 @@ impl Repo {
     }
 
     /// Returns the repository name: `--repository`, the repository's own
-    /// setting, or its folder's name.
-    pub fn name(&self, config: &Config) -> Result<String, Error> {
-        if let Some(name) = &config.repository {
-            return Ok(name.clone());
-        }
-        match self {
-            Repo::Git(repo) => git::repository_name(repo),
-            Repo::Hg(repo, settings) => hg::repository_name(repo, settings),
-        }
+    /// setting, rb-gateway's name for its path, or its folder's name
+    /// (`naming.rs`).
+    pub fn name(&self, config: &Config, env: &Env) -> Result<String, Error> {
+        crate::naming::name(self, config, env)
     }
 
     /// Returns the settings file the repository's own setting names, and
@@ -187,10 +184,7 @@ impl Repo {
         positions: ops::Range<usize>,
     ) -> Result<Vec<Commit>, Error> {
         match (self, found) {
-            (Repo::Git(repo), Found::Git(found)) => found[positions]
-                .iter()
-                .map(|f| git::describe(repo, f.id, f.target.clone()))
-                .collect(),
+            (Repo::Git(repo), Found::Git(found)) => git::describe_all(repo, &found[positions]),
             (_, Found::Hg(commits)) => Ok(commits[positions].to_vec()),
             (Repo::Hg(..), Found::Git(_)) => Ok(Vec::new()),
         }

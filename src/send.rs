@@ -4,11 +4,14 @@
 //! Deliveries are sent oldest first. Once one to a webhook fails, the later
 //! ones to that webhook wait in the spool too, so a receiver never hears of
 //! a push before an earlier one. A connection error, a timeout, a 5xx, 408
-//! or 429 answer is tried again after a short pause; any other answer is an
-//! administrator's error (a wrong secret, a wrong URL) and waits for
-//! `--retry`. A 413 answer splits the payload in two, both spooled before
-//! either is sent.
+//! or 429 answer is tried again after a short pause; every webhook gets its
+//! first try before any retry, so one dead receiver cannot spend the whole
+//! time budget of the others. Any other answer is an administrator's error
+//! (a wrong secret, a wrong URL): the delivery is put on hold, and only
+//! `--retry` sends it again. A 413 answer splits the payload in two, both
+//! spooled before either is sent.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,8 +49,12 @@ fn stopping() -> bool {
 /// Counts the tries of one delivery within a run.
 const ATTEMPTS: usize = 3;
 
-/// Gives the pause before each retry.
+/// Gives the pause before each round of retries.
 const BACKOFF: [Duration; ATTEMPTS - 1] = [Duration::from_millis(250), Duration::from_secs(1)];
+
+/// Gives the least budget worth starting an attempt with: minreq counts its
+/// timeout in whole seconds.
+const MIN_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// Tells how sending the spool went.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,149 +67,175 @@ pub struct Sent {
     pub failed_webhooks: usize,
 }
 
-/// Sums up one webhook's deliveries for its line of output.
+/// Holds one webhook's deliveries, in order, and how they went.
 #[derive(Debug, Default)]
-struct Tally {
+struct Queue {
+    webhook: String,
+    items: VecDeque<Spooled>,
+    /// Says the head failed in a way worth another round.
+    retry: bool,
+    /// Gives the reason the rest waits, once it is decided.
+    failure: Option<String>,
+    /// Says the head is on hold until `--retry`.
+    held: bool,
     delivered_commits: usize,
     delivered: usize,
     status: u16,
     elapsed: Duration,
-    waiting_commits: usize,
-    waiting: usize,
-    failure: Option<String>,
 }
 
 /// Sends `deliveries` (read from `spool`, in order) to their webhooks
 /// until `deadline`, removing each from the spool once answered 2xx.
+/// Deliveries on hold are sent only when `held_too` (for `--retry`).
 pub fn send_spool(
     spool: &Spool,
-    mut deliveries: Vec<Spooled>,
+    deliveries: Vec<Spooled>,
     settings: &Settings,
     deadline: Instant,
+    held_too: bool,
     log: &mut Log,
 ) -> Sent {
-    let mut tallies: Vec<(String, Tally)> = Vec::new();
-    let mut sent = Sent::default();
-    deliveries.reverse();
-    while let Some(delivery) = deliveries.pop() {
-        let name = delivery.header.webhook.clone();
-        let index = match tallies.iter().position(|(id, _)| *id == name) {
-            Some(i) => i,
-            None => {
-                tallies.push((name.clone(), Tally::default()));
-                tallies.len() - 1
-            }
-        };
-        let tally = &mut tallies[index].1;
-        let webhook = settings.webhooks.iter().find(|w| w.id == name);
-        let blocked = match webhook {
-            None => Some("no webhook with this id in the settings file".to_string()),
-            Some(w) if !w.enabled => Some("the webhook is disabled".to_string()),
-            Some(_) if tally.failure.is_some() => Some(String::new()),
-            Some(_) if Instant::now() >= deadline => {
-                Some("the run's time budget is spent".to_string())
-            }
-            Some(_) => None,
-        };
-        let webhook = match (webhook, blocked) {
-            (Some(w), None) => w,
-            (_, reason) => {
-                wait(tally, &delivery.header, reason);
-                sent.waiting += 1;
-                continue;
-            }
-        };
+    let mut queues: Vec<Queue> = Vec::new();
+    for delivery in deliveries {
+        match queues
+            .iter_mut()
+            .find(|q| q.webhook == delivery.header.webhook)
+        {
+            Some(queue) => queue.items.push_back(delivery),
+            None => queues.push(Queue {
+                webhook: delivery.header.webhook.clone(),
+                items: VecDeque::from([delivery]),
+                ..Queue::default()
+            }),
+        }
+    }
+    for queue in &mut queues {
+        queue.failure = blocked(queue, settings, held_too);
+        queue.held = queue.items.front().is_some_and(|d| d.held.is_some());
+    }
 
-        let (outcome, elapsed) = attempt(webhook, &delivery, deadline, log);
-        tally.elapsed += elapsed;
-        match outcome {
-            Outcome::Delivered { status } => {
-                if let Err(e) = spool.remove(&delivery.path) {
-                    log.say(Message::Error(&e));
-                }
-                tally.delivered += 1;
-                tally.delivered_commits += delivery.header.commits;
-                tally.status = status;
-                sent.delivered += 1;
+    for round in 0..ATTEMPTS {
+        if round > 0 {
+            if !queues.iter().any(|q| q.retry) {
+                break;
             }
-            Outcome::Failed(Failure::Status { status: 413, .. }) if delivery.header.commits > 1 => {
-                match split(spool, &delivery) {
-                    Some(halves) => deliveries.extend(halves.into_iter().rev()),
-                    None => {
-                        wait(
-                            tally,
-                            &delivery.header,
-                            Some("HTTP 413 and the payload could not be split".into()),
-                        );
-                        sent.waiting += 1;
-                    }
-                }
-            }
-            Outcome::Failed(failure) => {
-                wait(tally, &delivery.header, Some(failure.to_string()));
-                sent.waiting += 1;
-            }
+            thread::sleep(BACKOFF[round - 1]);
+        }
+        for queue in queues.iter_mut().filter(|q| q.failure.is_none()) {
+            let Some(webhook) = settings.webhooks.iter().find(|w| w.id == queue.webhook) else {
+                continue;
+            };
+            send_queue(spool, queue, webhook, deadline, round, log);
         }
     }
 
-    for (webhook, tally) in &tallies {
-        summarise(webhook, tally, spool, log);
-        if tally.waiting > 0 {
+    let mut sent = Sent::default();
+    for queue in &queues {
+        summarise(queue, spool, log);
+        sent.delivered += queue.delivered;
+        sent.waiting += queue.items.len();
+        if !queue.items.is_empty() {
             sent.failed_webhooks += 1;
         }
     }
     sent
 }
 
-/// Counts a delivery as waiting, keeping the first reason given.
-fn wait(tally: &mut Tally, header: &Header, reason: Option<String>) {
-    tally.waiting += 1;
-    tally.waiting_commits += header.commits;
-    if tally.failure.is_none() {
-        tally.failure = reason;
+/// Returns why a webhook's deliveries cannot be sent at all in this run.
+fn blocked(queue: &Queue, settings: &Settings, held_too: bool) -> Option<String> {
+    let webhook = settings.webhooks.iter().find(|w| w.id == queue.webhook);
+    match webhook {
+        None => Some("no webhook with this id in the settings file".to_string()),
+        Some(w) if !w.enabled => Some("the webhook is disabled".to_string()),
+        _ => match queue.items.front().and_then(|d| d.held.as_ref()) {
+            Some(reason) if !held_too => Some(reason.clone()),
+            _ => None,
+        },
     }
 }
 
-/// Tries one delivery up to `ATTEMPTS` times while the failure is worth
-/// retrying and the budget lasts. Returns the last outcome and the time
-/// spent.
-fn attempt(
+/// Sends a webhook's deliveries from the head on, until one fails. A
+/// failure worth retrying leaves the queue for the next round; any other
+/// decides why the rest waits.
+fn send_queue(
+    spool: &Spool,
+    queue: &mut Queue,
     webhook: &Webhook,
-    delivery: &Spooled,
     deadline: Instant,
+    round: usize,
     log: &mut Log,
-) -> (Outcome, Duration) {
-    let started = Instant::now();
-    let mut tries = 0;
-    loop {
+) {
+    queue.retry = false;
+    while let Some(delivery) = queue.items.pop_front() {
+        queue.held = false;
         let left = deadline.saturating_duration_since(Instant::now());
-        if left < Duration::from_secs(1) {
-            let spent = Failure::Transport("the run's time budget is spent".to_string());
-            return (Outcome::Failed(spent), started.elapsed());
+        let stop = match () {
+            _ if stopping() => Some("the run was stopped by a signal"),
+            _ if left < MIN_ATTEMPT => Some("the run's time budget is spent"),
+            _ => None,
+        };
+        if let Some(reason) = stop {
+            queue.items.push_front(delivery);
+            queue.failure.get_or_insert_with(|| reason.to_string());
+            return;
         }
+
         let header = &delivery.header;
         let timeout = webhook.timeout.min(left);
-        let result = deliver::deliver(webhook, &header.event, &delivery.body, &header.id, timeout);
-        tries += 1;
-        let retry = match &result.outcome {
-            Outcome::Failed(failure) if tries < ATTEMPTS => retryable(failure),
-            _ => false,
+        let attempt = deliver::deliver(webhook, &header.event, &delivery.body, &header.id, timeout);
+        queue.elapsed += attempt.elapsed;
+        let failure = match attempt.outcome {
+            Outcome::Delivered { status } => {
+                if let Err(e) = spool.remove_delivery(&delivery) {
+                    log.say(Message::Error(&e));
+                }
+                queue.delivered += 1;
+                queue.delivered_commits += delivery.header.commits;
+                queue.status = status;
+                continue;
+            }
+            Outcome::Failed(Failure::Status { status: 413, .. }) if header.commits > 1 => {
+                if let Some(halves) = split(spool, &delivery) {
+                    for half in halves.into_iter().rev() {
+                        queue.items.push_front(half);
+                    }
+                    continue;
+                }
+                "HTTP 413 and the payload could not be split".to_string()
+            }
+            Outcome::Failed(failure) => {
+                let reason = failure.to_string();
+                // Another round only when the budget still covers the pause
+                // and a try after it; no "trying again" line may promise an
+                // attempt that never comes.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let pause = BACKOFF.get(round).copied();
+                let room = pause.is_some_and(|pause| left >= pause + MIN_ATTEMPT);
+                if retryable(&failure) && room && !stopping() {
+                    log.say(Message::Retrying {
+                        webhook: &webhook.id,
+                        reason: &reason,
+                    });
+                    queue.retry = true;
+                } else if !retryable(&failure) {
+                    hold(spool, &delivery, &reason, log);
+                    queue.held = true;
+                }
+                reason
+            }
         };
-        if !retry {
-            return (result.outcome, started.elapsed());
+        queue.items.push_front(delivery);
+        if !queue.retry {
+            queue.failure = Some(failure);
         }
-        if let Outcome::Failed(failure) = &result.outcome {
-            log.say(Message::Retrying {
-                webhook: &webhook.id,
-                reason: &failure.to_string(),
-            });
-        }
-        let pause = BACKOFF[tries - 1].min(deadline.saturating_duration_since(Instant::now()));
-        thread::sleep(pause);
-        if stopping() {
-            let stopped = Failure::Transport("the run was stopped by a signal".to_string());
-            return (Outcome::Failed(stopped), started.elapsed());
-        }
+        return;
+    }
+}
+
+/// Puts a delivery the receiver refused on hold until `--retry`.
+fn hold(spool: &Spool, delivery: &Spooled, reason: &str, log: &mut Log) {
+    if let Err(e) = spool.hold(delivery, reason) {
+        log.say(Message::Error(&e));
     }
 }
 
@@ -233,29 +266,32 @@ fn split(spool: &Spool, delivery: &Spooled) -> Option<Vec<Spooled>> {
             path,
             header,
             body: half.body,
+            held: None,
         });
     }
-    spool.remove(&delivery.path).ok()?;
+    spool.remove_delivery(delivery).ok()?;
     Some(spooled)
 }
 
 /// Prints one webhook's line: what was delivered, and what waits.
-fn summarise(webhook: &str, tally: &Tally, spool: &Spool, log: &mut Log) {
-    if tally.waiting == 0 {
+fn summarise(queue: &Queue, spool: &Spool, log: &mut Log) {
+    if queue.items.is_empty() {
         log.say(Message::Delivered {
-            webhook,
-            commits: tally.delivered_commits,
-            deliveries: tally.delivered,
-            status: tally.status,
-            elapsed: tally.elapsed,
+            webhook: &queue.webhook,
+            commits: queue.delivered_commits,
+            deliveries: queue.delivered,
+            status: queue.status,
+            elapsed: queue.elapsed,
         });
         return;
     }
+    let waiting: usize = queue.items.iter().map(|d| d.header.commits).sum();
     log.say(Message::Kept {
-        webhook,
-        delivered: tally.delivered_commits,
-        commits: tally.waiting_commits,
-        reason: tally.failure.as_deref().unwrap_or(""),
+        webhook: &queue.webhook,
+        delivered: queue.delivered_commits,
+        commits: waiting,
+        reason: queue.failure.as_deref().unwrap_or(""),
         spool: spool.dir(),
+        held: queue.held,
     });
 }

@@ -1,10 +1,15 @@
 //! The settings file: reading the webhooks it lists and checking every field.
 //!
-//! The file is JSON with a top-level `webhooks` array; other top-level keys
-//! belong to other tools and are left alone. Inside a webhook every key must
-//! be known, so a typo cannot silently turn a webhook off. Finding the file
-//! (flag, environment, repository setting, default) is left to `config.rs`,
-//! which knows the repository; matching webhooks to a push happens here.
+//! Three shapes are read. Ours is a JSON object with a `webhooks` array;
+//! other top-level keys belong to other tools and are left alone.
+//! rb-gateway's own `config.json` has a `repositories` list (`name`, `path`,
+//! `scm`) and names its webhooks file with `webhookStorePath`, relative to
+//! the config file's folder ([gw] `config.go`); that webhooks file, a bare
+//! JSON list of webhooks, is read as a settings file too. Inside a webhook
+//! every key must be known, so a typo cannot silently turn a webhook off.
+//! Finding the file (flag, environment, repository setting, default) is left
+//! to `config.rs`, which knows the repository; matching webhooks to a push,
+//! and repository paths to rb-gateway's names, happens here.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,6 +40,13 @@ const WEBHOOK_KEYS: &[&str] = &[
     "timeout",
     "max_commits",
 ];
+
+/// Gives rb-gateway's webhooks file when its config names none ([gw]
+/// `config.go`).
+const GATEWAY_DEFAULT_WEBHOOKS: &str = "webhooks.json";
+
+/// Names rb-gateway's config key for its webhooks file.
+const GATEWAY_KEY_WEBHOOKS: &str = "webhookStorePath";
 
 /// Names an event a webhook can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,13 +85,30 @@ impl Webhook {
     }
 }
 
+/// Describes one entry of rb-gateway's `repositories` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayRepository {
+    /// Gives the repository name rb-gateway sends.
+    pub name: String,
+    /// Gives the repository's folder, made absolute against the config
+    /// file's folder.
+    pub path: PathBuf,
+    /// Gives `scm` (`git` or `hg`), if set.
+    pub scm: Option<String>,
+}
+
 /// Holds a loaded and checked configuration file.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Names the file the settings were read from.
     pub path: PathBuf,
+    /// Names the file the webhooks were read from: `path` itself, or
+    /// rb-gateway's webhooks file.
+    pub webhooks_path: PathBuf,
     /// Lists the webhooks in file order.
     pub webhooks: Vec<Webhook>,
+    /// Lists rb-gateway's repositories, empty for our own format.
+    pub repositories: Vec<GatewayRepository>,
     /// Names the folder holding each repository's spool, if set; relative
     /// paths are relative to the settings file's folder.
     pub spool_dir: Option<PathBuf>,
@@ -97,60 +126,82 @@ impl Settings {
         Settings::parse(path, &bytes)
     }
 
-    /// Checks configuration file contents; `path` only names the file in
-    /// errors.
+    /// Checks configuration file contents; `path` names the file in errors
+    /// and anchors relative paths. rb-gateway's webhooks file, when the
+    /// contents name one, is read from disk.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Settings, Error> {
-        let fail = |message: String| Error::Config {
-            path: path.to_path_buf(),
-            message,
-        };
+        let fail = |message: String| config_error(path, message);
         let root: Value = serde_json::from_slice(bytes).map_err(|e| fail(json_error(&e)))?;
-        let Value::Object(root) = root else {
-            return Err(fail(format!(
-                "expected a JSON object, found {}",
-                kind(&root)
-            )));
+        let base = path.parent().unwrap_or(Path::new("."));
+        let root = match root {
+            Value::Array(list) => {
+                let webhooks = parse_webhooks(&list).map_err(fail)?;
+                return Ok(Settings::new(path, path, webhooks));
+            }
+            Value::Object(root) => root,
+            other => {
+                return Err(fail(format!(
+                    "expected a JSON object or a list of webhooks, found {}",
+                    kind(&other)
+                )))
+            }
         };
-        let list = match root.get("webhooks") {
-            Some(Value::Array(list)) => list,
+        let top = Fields {
+            map: &root,
+            label: "settings",
+        };
+
+        let repositories = match root.get("repositories") {
+            None => Vec::new(),
+            Some(_) => parse_repositories(&top, base).map_err(fail)?,
+        };
+        let gateway = root.contains_key(GATEWAY_KEY_WEBHOOKS) || root.contains_key("repositories");
+        let mut settings = match root.get("webhooks") {
+            Some(Value::Array(list)) => {
+                Settings::new(path, path, parse_webhooks(list).map_err(fail)?)
+            }
             Some(other) => {
                 return Err(fail(format!(
                     "field \"webhooks\": expected an array, found {}",
                     kind(other)
                 )))
             }
-            None => return Err(fail("missing field \"webhooks\"".to_string())),
+            None if gateway => load_gateway_webhooks(path, &top, base)?,
+            None => {
+                return Err(fail(format!(
+                    "missing field \"webhooks\" (or rb-gateway's \"{GATEWAY_KEY_WEBHOOKS}\")"
+                )))
+            }
         };
 
-        let mut webhooks: Vec<Webhook> = Vec::with_capacity(list.len());
-        for (index, value) in list.iter().enumerate() {
-            let webhook = parse_webhook(index, value).map_err(fail)?;
-            if let Some(first) = webhooks.iter().position(|w| w.id == webhook.id) {
-                return Err(fail(format!(
-                    "webhooks[{index}]: duplicate id \"{}\" (also used by webhooks[{first}])",
-                    webhook.id
-                )));
-            }
-            webhooks.push(webhook);
+        settings.repositories = repositories;
+        if root.contains_key("spool_dir") {
+            let dir = PathBuf::from(top.string("spool_dir").map_err(fail)?);
+            settings.spool_dir = Some(base.join(dir));
         }
-        let top = Fields {
-            map: &root,
-            label: "settings",
-        };
-        let spool_dir = match root.get("spool_dir") {
-            None => None,
-            Some(_) => {
-                let dir = PathBuf::from(top.string("spool_dir").map_err(fail)?);
-                let base = path.parent().unwrap_or(Path::new("."));
-                Some(base.join(dir))
-            }
-        };
-        Ok(Settings {
+        settings.budget = top.seconds("budget", DEFAULT_BUDGET).map_err(fail)?;
+        Ok(settings)
+    }
+
+    /// Builds settings with these webhooks and every other field unset.
+    fn new(path: &Path, webhooks_path: &Path, webhooks: Vec<Webhook>) -> Settings {
+        Settings {
             path: path.to_path_buf(),
+            webhooks_path: webhooks_path.to_path_buf(),
             webhooks,
-            spool_dir,
-            budget: top.seconds("budget", DEFAULT_BUDGET).map_err(fail)?,
-        })
+            repositories: Vec::new(),
+            spool_dir: None,
+            budget: DEFAULT_BUDGET,
+        }
+    }
+
+    /// Returns the rb-gateway repository whose path is one of `folders`,
+    /// both compared once symlinks and `..` are resolved.
+    pub fn gateway_repository(&self, folders: &[PathBuf]) -> Option<&GatewayRepository> {
+        let folders: Vec<PathBuf> = folders.iter().map(|f| canonical(f)).collect();
+        self.repositories
+            .iter()
+            .find(|r| folders.contains(&canonical(&r.path)))
     }
 
     /// Returns the webhooks that want `event` from `repository`, in file
@@ -161,6 +212,97 @@ impl Settings {
             .filter(|w| w.wants(event, repository))
             .collect()
     }
+}
+
+/// Builds a configuration error naming the file.
+fn config_error(path: &Path, message: String) -> Error {
+    Error::Config {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Returns a path with symlinks and `..` resolved, or as given when it does
+/// not exist.
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Reads rb-gateway's webhooks file, named by `webhookStorePath` relative
+/// to the config file's folder; its errors name that file.
+fn load_gateway_webhooks(path: &Path, top: &Fields, base: &Path) -> Result<Settings, Error> {
+    let name = match top.map.get(GATEWAY_KEY_WEBHOOKS) {
+        None => GATEWAY_DEFAULT_WEBHOOKS.to_string(),
+        Some(_) => top
+            .string(GATEWAY_KEY_WEBHOOKS)
+            .map_err(|m| config_error(path, m))?,
+    };
+    let file = base.join(name);
+    let bytes = fs::read(&file).map_err(|source| Error::ConfigRead {
+        path: file.clone(),
+        source,
+    })?;
+    let fail = |message: String| config_error(&file, message);
+    let list = match serde_json::from_slice(&bytes).map_err(|e| fail(json_error(&e)))? {
+        Value::Array(list) => list,
+        other => {
+            return Err(fail(format!(
+                "expected a list of webhooks, found {}",
+                kind(&other)
+            )))
+        }
+    };
+    Ok(Settings::new(
+        path,
+        &file,
+        parse_webhooks(&list).map_err(fail)?,
+    ))
+}
+
+/// Checks rb-gateway's `repositories` list: objects with a `name` and a
+/// `path`, and maybe an `scm`.
+fn parse_repositories(top: &Fields, base: &Path) -> Result<Vec<GatewayRepository>, String> {
+    let Some(Value::Array(list)) = top.map.get("repositories") else {
+        let found = kind(&top.map["repositories"]);
+        return Err(top.error("repositories", format!("expected an array, found {found}")));
+    };
+    let mut repositories = Vec::with_capacity(list.len());
+    for (index, value) in list.iter().enumerate() {
+        let label = format!("repositories[{index}]");
+        let Value::Object(map) = value else {
+            return Err(format!(
+                "{label}: expected an object, found {}",
+                kind(value)
+            ));
+        };
+        let field = Fields { map, label: &label };
+        let scm = match map.get("scm") {
+            None => None,
+            Some(_) => Some(field.string("scm")?),
+        };
+        repositories.push(GatewayRepository {
+            name: field.string("name")?,
+            path: base.join(field.string("path")?),
+            scm,
+        });
+    }
+    Ok(repositories)
+}
+
+/// Checks a list of webhooks, refusing duplicate ids.
+fn parse_webhooks(list: &[Value]) -> Result<Vec<Webhook>, String> {
+    let mut webhooks: Vec<Webhook> = Vec::with_capacity(list.len());
+    for (index, value) in list.iter().enumerate() {
+        let webhook = parse_webhook(index, value)?;
+        if let Some(first) = webhooks.iter().position(|w| w.id == webhook.id) {
+            return Err(format!(
+                "webhooks[{index}]: duplicate id \"{}\" (also used by webhooks[{first}])",
+                webhook.id
+            ));
+        }
+        webhooks.push(webhook);
+    }
+    Ok(webhooks)
 }
 
 /// Checks one element of the `webhooks` array.
@@ -478,12 +620,72 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            parse("[]").unwrap_err(),
-            "c.json: expected a JSON object, found an array"
+            parse("7").unwrap_err(),
+            "c.json: expected a JSON object or a list of webhooks, found a number"
         );
         assert_eq!(
             parse("{}").unwrap_err(),
-            "c.json: missing field \"webhooks\""
+            "c.json: missing field \"webhooks\" (or rb-gateway's \"webhookStorePath\")"
+        );
+    }
+
+    const HOOK: &str = r#"{"id": "rb", "url": "http://rb/", "secret": "s", "enabled": true,
+        "events": ["push"], "repos": ["repo1"]}"#;
+
+    #[test]
+    fn reads_a_bare_list_of_webhooks() {
+        let settings = parse(&format!("[{HOOK}]")).unwrap();
+        assert_eq!(settings.webhooks[0].repositories, vec!["repo1"]);
+        assert_eq!(settings.webhooks_path, Path::new("c.json"));
+        assert!(parse("[]").unwrap().webhooks.is_empty());
+        assert_eq!(
+            parse("[1]").unwrap_err(),
+            "c.json: webhooks[0]: expected an object, found a number"
+        );
+    }
+
+    #[test]
+    fn reads_rb_gateway_config_and_its_webhooks_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        let text = r#"{"port": 8888, "webhookStorePath": "hooks/webhooks.json",
+            "repositories": [{"name": "Project", "path": "srv/p.git", "scm": "git"}]}"#;
+        fs::create_dir(dir.path().join("hooks")).unwrap();
+        let hooks = dir.path().join("hooks/webhooks.json");
+        fs::write(&hooks, format!("[{HOOK}]")).unwrap();
+
+        let settings = Settings::parse(&config, text.as_bytes()).unwrap();
+        assert_eq!(settings.webhooks_path, hooks);
+        assert_eq!(settings.webhooks[0].id, "rb");
+        let repo = &settings.repositories[0];
+        assert_eq!(repo.path, dir.path().join("srv/p.git"));
+        assert_eq!(repo.scm.as_deref(), Some("git"));
+
+        fs::create_dir_all(dir.path().join("srv/p.git")).unwrap();
+        let found = settings.gateway_repository(&[dir.path().join("srv/./p.git")]);
+        assert_eq!(found.map(|r| r.name.as_str()), Some("Project"));
+        assert!(settings
+            .gateway_repository(&[dir.path().join("srv")])
+            .is_none());
+
+        fs::write(&hooks, "[{\"id\": \"rb\"}]").unwrap();
+        let err = Settings::parse(&config, text.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: webhook \"rb\": missing field \"repositories\"",
+                hooks.display()
+            )
+        );
+        let bad = r#"{"repositories": [{"name": "p"}]}"#;
+        assert_eq!(
+            Settings::parse(&config, bad.as_bytes())
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{}: repositories[0]: missing field \"path\"",
+                config.display()
+            )
         );
     }
 }

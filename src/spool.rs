@@ -41,10 +41,37 @@ const PUSH_SUFFIX: &str = ".push";
 const DELIVERY_SUFFIX: &str = ".delivery";
 const TEMP_PREFIX: &str = ".tmp.";
 const BROKEN_SUFFIX: &str = ".broken";
+const HELD_SUFFIX: &str = ".held";
 
 /// Gives the age past which a temporary file is taken to be left by a run
 /// that died while writing it, rather than one still being written.
 const STALE_TEMP: Duration = Duration::from_secs(600);
+
+/// Describes something odd found in the spool, already dealt with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Says what was found and done, naming the file.
+    pub text: String,
+    /// Says whether an administrator should look (a file set aside, a push
+    /// lost), rather than a note on a recovery.
+    pub serious: bool,
+}
+
+impl Problem {
+    fn serious(text: String) -> Problem {
+        Problem {
+            text,
+            serious: true,
+        }
+    }
+
+    fn note(text: String) -> Problem {
+        Problem {
+            text,
+            serious: false,
+        }
+    }
+}
 
 /// Describes a push recorded before any work is done on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +127,11 @@ pub struct Header {
     pub commits: usize,
     /// Counts the body's bytes, so a cut file is recognised.
     pub bytes: usize,
+    /// Gives the repository's folder, so a shared spool folder never sends
+    /// one repository's delivery for another of the same name. Absent in
+    /// files written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 /// Holds one spooled delivery read back from its file.
@@ -111,6 +143,9 @@ pub struct Spooled {
     pub header: Header,
     /// Gives the exact body to sign and send.
     pub body: Vec<u8>,
+    /// Gives the answer that put the delivery on hold until `--retry`, if
+    /// one did.
+    pub held: Option<String>,
 }
 
 /// Opens a spool folder.
@@ -179,6 +214,26 @@ impl Spool {
         self.write(&format!("{}{DELIVERY_SUFFIX}", header.id), &bytes)
     }
 
+    /// Puts a delivery on hold until `--retry`, noting the answer that
+    /// refused it.
+    pub fn hold(&self, delivery: &Spooled, reason: &str) -> Result<(), Error> {
+        let name = held_path(&delivery.path);
+        let name = name
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.write(&name, reason.as_bytes()).map(drop)
+    }
+
+    /// Removes a delivery and its hold, durably. The hold goes first: a
+    /// crash in between leaves a delivery that is simply sent again.
+    pub fn remove_delivery(&self, delivery: &Spooled) -> Result<(), Error> {
+        if delivery.held.is_some() {
+            self.remove(&held_path(&delivery.path))?;
+        }
+        self.remove(&delivery.path)
+    }
+
     /// Removes a push record or a delivery, durably.
     pub fn remove(&self, path: &Path) -> Result<(), Error> {
         match fs::remove_file(path) {
@@ -195,7 +250,7 @@ impl Spool {
     pub fn push_records(
         &self,
         path: &Path,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Result<Vec<(PathBuf, PushRecord)>, Error> {
         let mut records = Vec::new();
         for file in self.files(PUSH_SUFFIX, problems)? {
@@ -204,7 +259,7 @@ impl Spool {
                 .and_then(|b| serde_json::from_slice::<PushRecord>(&b).map_err(|e| e.to_string()));
             match parsed {
                 Ok(record) if record.version > FORMAT_VERSION => {
-                    problems.push(newer(&file, record.version))
+                    problems.push(Problem::serious(newer(&file, record.version)))
                 }
                 Ok(record) if record.path == path => records.push((file, record)),
                 Ok(_) => {}
@@ -214,19 +269,21 @@ impl Spool {
         Ok(records)
     }
 
-    /// Lists the deliveries for `repository`, in the order they must be
-    /// sent. Files that cannot be read are set aside and reported.
+    /// Lists the deliveries for `repository` at `path`, in the order they
+    /// must be sent. Files that cannot be read are set aside and reported.
     pub fn deliveries(
         &self,
         repository: &str,
-        problems: &mut Vec<String>,
+        path: &Path,
+        problems: &mut Vec<Problem>,
     ) -> Result<Vec<Spooled>, Error> {
         let mut deliveries = Vec::new();
         for file in self.files(DELIVERY_SUFFIX, problems)? {
             match read_delivery(&file) {
                 Ok(d) if d.header.version > FORMAT_VERSION => {
-                    problems.push(newer(&file, d.header.version))
+                    problems.push(Problem::serious(newer(&file, d.header.version)))
                 }
+                Ok(d) if d.header.path.as_deref().is_some_and(|p| p != path) => {}
                 Ok(d) if d.header.repository == repository => deliveries.push(d),
                 Ok(_) => {}
                 Err(e) => self.set_aside(&file, &e, problems),
@@ -237,7 +294,7 @@ impl Spool {
 
     /// Lists the complete files with `suffix`, sorted by name, and reports
     /// temporary files left by a run that died while writing them.
-    fn files(&self, suffix: &str, problems: &mut Vec<String>) -> Result<Vec<PathBuf>, Error> {
+    fn files(&self, suffix: &str, problems: &mut Vec<Problem>) -> Result<Vec<PathBuf>, Error> {
         let entries =
             fs::read_dir(&self.dir).map_err(spool_error(&self.dir, "reading the spool folder"))?;
         let mut files = Vec::new();
@@ -245,7 +302,7 @@ impl Spool {
             let entry = entry.map_err(spool_error(&self.dir, "reading the spool folder"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TEMP_PREFIX) && name.ends_with(suffix) {
-                self.drop_stale_temp(&entry.path(), problems);
+                files.extend(self.recover_temp(&entry.path(), &name, problems));
             } else if name.ends_with(suffix) {
                 files.push(entry.path());
             }
@@ -254,31 +311,68 @@ impl Spool {
         Ok(files)
     }
 
-    /// Removes a temporary file old enough to be left by a dead run. It
-    /// was never renamed into place, so no run had started sending it.
-    fn drop_stale_temp(&self, path: &Path, problems: &mut Vec<String>) {
-        let age = fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok());
-        if age.is_some_and(|age| age > STALE_TEMP) && fs::remove_file(path).is_ok() {
-            problems.push(format!(
-                "{}: removed a spool file a run left half-written (it was never sent)",
-                path.display()
-            ));
+    /// Deals with a temporary file, which a run writes and then renames,
+    /// found while the lock is held. Deliveries are only written under the
+    /// lock, so a delivery's temporary file is dead: it was never sent, and
+    /// its push record or delivery still exists. A push record is written
+    /// without the lock by the process whose id is in its name: while that
+    /// process lives the file is left alone; once it is gone, a complete
+    /// record is adopted (its run died between writing and renaming it), an
+    /// incomplete one removed. Returns the adopted record's path.
+    fn recover_temp(
+        &self,
+        path: &Path,
+        name: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<PathBuf> {
+        let final_name = &name[TEMP_PREFIX.len()..];
+        let is_push = final_name.ends_with(PUSH_SUFFIX);
+        if is_push && writer_alive(final_name, path) {
+            return None;
         }
+        let complete = is_push
+            && fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<PushRecord>(&b).ok())
+                .is_some();
+        if complete {
+            let target = self.dir.join(final_name);
+            let adopted = fs::rename(path, &target).and_then(|()| sync_dir(&self.dir));
+            if adopted.is_ok() {
+                problems.push(Problem::note(format!(
+                    "{}: recovered a push record whose run died before finishing it",
+                    target.display()
+                )));
+                return Some(target);
+            }
+            return None;
+        }
+        if fs::remove_file(path).is_ok() {
+            let what = match is_push {
+                true => {
+                    "a push record its run died writing; that push was not recorded \
+                         (replay it with --range)"
+                }
+                false => "a delivery its run died writing (it was never sent and is made again)",
+            };
+            problems.push(Problem {
+                text: format!("{}: removed {what}", path.display()),
+                serious: is_push,
+            });
+        }
+        None
     }
 
     /// Renames an unreadable file out of the way, keeping it for a look.
-    fn set_aside(&self, path: &Path, why: &str, problems: &mut Vec<String>) {
+    fn set_aside(&self, path: &Path, why: &str, problems: &mut Vec<Problem>) {
         let mut aside = path.as_os_str().to_owned();
         aside.push(BROKEN_SUFFIX);
         let kept = fs::rename(path, &aside).is_ok();
-        problems.push(format!(
+        problems.push(Problem::serious(format!(
             "{}: unreadable spool file ({why}){}",
             path.display(),
             if kept { "; renamed to *.broken" } else { "" }
-        ));
+        )));
     }
 
     /// Writes `bytes` to `name` atomically and durably.
@@ -300,6 +394,23 @@ impl Spool {
     }
 }
 
+/// Returns whether the process that is writing the push record `name`
+/// (`<time>-<pid>-<n>.push`) still runs; without `/proc` to ask, a file
+/// younger than `STALE_TEMP` is taken to be still being written.
+fn writer_alive(name: &str, path: &Path) -> bool {
+    let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) if Path::new("/proc/self").exists() => {
+            Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < STALE_TEMP),
+    }
+}
+
 /// Reads a delivery file: a JSON header line, then the body.
 fn read_delivery(path: &Path) -> Result<Spooled, String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
@@ -316,11 +427,20 @@ fn read_delivery(path: &Path) -> Result<Spooled, String> {
             header.bytes
         ));
     }
+    let held = fs::read_to_string(held_path(path)).ok();
     Ok(Spooled {
         path: path.to_path_buf(),
         header,
         body,
+        held,
     })
+}
+
+/// Returns the path of the file that puts a delivery on hold.
+fn held_path(delivery: &Path) -> PathBuf {
+    let mut path = delivery.as_os_str().to_owned();
+    path.push(HELD_SUFFIX);
+    PathBuf::from(path)
 }
 
 /// Describes a file written by a newer rbg-notify.
@@ -372,6 +492,7 @@ mod tests {
             repository: repository.to_string(),
             commits: 1,
             bytes: body.len(),
+            path: None,
         }
     }
 
@@ -389,12 +510,20 @@ mod tests {
         spool
             .write_delivery(&header("1.0000", "other", b"x"), b"x")
             .unwrap();
-        let found = spool.deliveries("r", &mut Vec::new()).unwrap();
+        let found = spool
+            .deliveries("r", Path::new("/r"), &mut Vec::new())
+            .unwrap();
         let ids: Vec<_> = found.iter().map(|d| d.header.id.as_str()).collect();
         assert_eq!(ids, ["1.0001", "2.0000"]);
         assert_eq!(found[0].body, body);
         spool.remove(&found[0].path).unwrap();
-        assert_eq!(spool.deliveries("r", &mut Vec::new()).unwrap().len(), 1);
+        assert_eq!(
+            spool
+                .deliveries("r", Path::new("/r"), &mut Vec::new())
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -437,14 +566,117 @@ mod tests {
         spool.write_delivery(&future, b"x").unwrap();
 
         let mut problems = Vec::new();
-        assert!(spool.deliveries("r", &mut problems).unwrap().is_empty());
+        assert!(spool
+            .deliveries("r", Path::new("/r"), &mut problems)
+            .unwrap()
+            .is_empty());
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(
-            problems[0].contains("body has 4 bytes, header says 6"),
+            problems[0].text.contains("body has 4 bytes, header says 6"),
             "{problems:?}"
         );
-        assert!(problems[1].contains("version 2 is newer"), "{problems:?}");
+        assert!(
+            problems[1].text.contains("version 2 is newer"),
+            "{problems:?}"
+        );
+        assert!(problems.iter().all(|p| p.serious));
         assert!(dir.path().join("1.0000.delivery.broken").exists());
+    }
+
+    #[test]
+    fn holds_stick_until_the_delivery_goes_and_paths_keep_repositories_apart() {
+        let dir = TempDir::new().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let mut other = header("1.0001", "r", b"y");
+        other.path = Some("/srv/elsewhere/r.git".into());
+        spool.write_delivery(&other, b"y").unwrap();
+        let mut mine = header("1.0000", "r", b"x");
+        mine.path = Some("/srv/r.git".into());
+        spool.write_delivery(&mine, b"x").unwrap();
+
+        let here = Path::new("/srv/r.git");
+        let found = spool.deliveries("r", here, &mut Vec::new()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].held, None);
+        spool
+            .hold(&found[0], "HTTP 400 Bad Request: Bad signature.")
+            .unwrap();
+        let found = spool.deliveries("r", here, &mut Vec::new()).unwrap();
+        assert_eq!(
+            found[0].held.as_deref(),
+            Some("HTTP 400 Bad Request: Bad signature.")
+        );
+        spool.remove_delivery(&found[0]).unwrap();
+        assert!(spool
+            .deliveries("r", here, &mut Vec::new())
+            .unwrap()
+            .is_empty());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            ["1.0001.delivery"],
+            "only the other repository's delivery is left"
+        );
+    }
+
+    #[test]
+    fn temporary_files_of_dead_runs_are_recovered_or_removed() {
+        let dir = TempDir::new().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        // No process has id 4194304 or more on Linux (pid_max's ceiling).
+        let dead = "00000000000000000001-4194304-000";
+        let record = PushRecord {
+            version: FORMAT_VERSION,
+            id: dead.to_string(),
+            repository: "r".into(),
+            path: "/srv/r.git".into(),
+            push: Pushed::Hg {
+                first: "a".into(),
+                last: "b".into(),
+            },
+        };
+        let complete = serde_json::to_vec(&record).unwrap();
+        fs::write(dir.path().join(format!(".tmp.{dead}.push")), &complete).unwrap();
+        let cut = "00000000000000000002-4194304-000";
+        fs::write(dir.path().join(format!(".tmp.{cut}.push")), &complete[..10]).unwrap();
+        let alive = format!("00000000000000000003-{:07}-000", std::process::id());
+        fs::write(
+            dir.path().join(format!(".tmp.{alive}.push")),
+            &complete[..10],
+        )
+        .unwrap();
+        fs::write(dir.path().join(format!(".tmp.{dead}.0000.delivery")), b"{").unwrap();
+
+        let mut problems = Vec::new();
+        let records = spool
+            .push_records(Path::new("/srv/r.git"), &mut problems)
+            .unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].1, record);
+        assert!(spool
+            .deliveries("r", Path::new("/srv/r.git"), &mut problems)
+            .unwrap()
+            .is_empty());
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        let texts: Vec<&str> = problems.iter().map(|p| p.text.as_str()).collect();
+        assert!(
+            texts.iter().any(|t| t.contains("recovered a push record")),
+            "{texts:?}"
+        );
+        assert_eq!(
+            problems.iter().filter(|p| p.serious).count(),
+            1,
+            "{problems:?}"
+        );
+        assert!(dir.path().join(format!(".tmp.{alive}.push")).exists());
+        assert!(!dir.path().join(format!(".tmp.{cut}.push")).exists());
+        assert!(!dir
+            .path()
+            .join(format!(".tmp.{dead}.0000.delivery"))
+            .exists());
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub const HEADER_DELIVERY: &str = "X-RBG-Delivery";
 /// Names the event sent for a push.
 pub const EVENT_PUSH: &str = "push";
 
+/// Names the event that tests a webhook; Review Board answers it 200
+/// without further checks.
+pub const EVENT_PING: &str = "ping";
+
 /// Names the push event as older configuration files spell it.
 pub const EVENT_PUSH_LEGACY: &str = "post-commit";
 

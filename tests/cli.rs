@@ -12,7 +12,10 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-use crate::git_push::{assert_delivered, checked, commits, ids, rb, SECRET};
+use crate::git_push::{
+    assert_delivered, checked, commits, delivery_ids, ids, kept, rb, spool_dir, spooled_files,
+    trying_again, SECRET,
+};
 use crate::util::{path_str, stderr, stdout, webhook, GitEnv, Receiver, Reply, ZERO_ID};
 
 /// Returns a bare repository whose `main` holds `n` commits, pushed without
@@ -342,7 +345,7 @@ fn invalid_settings_stop_the_run_naming_file_and_place() {
         (
             format!("{{\"webhooks\": [{{{good}, \"enabeld\": false}}]}}"),
             "webhook \"rb\": unknown field \"enabeld\" (known fields: id, url, secret, \
-             enabled, events, repositories, repos, timeout)",
+             enabled, events, repositories, repos, timeout, max_commits)",
         ),
         (
             format!("{{\"webhooks\": [{{{good}, \"timeout\": \"10\"}}]}}"),
@@ -379,11 +382,13 @@ fn missing_settings_file_named_by_the_environment_is_an_error() {
     );
 
     assert_eq!(code(&output), 2);
-    let lines = errors(&output);
-    let head = format!("rbg-notify: error: {}: ", path.display());
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].starts_with(&head), "{lines:?}");
-    assert!(lines[0].contains("No such file or directory"), "{lines:?}");
+    assert_eq!(
+        errors(&output),
+        [format!(
+            "rbg-notify: error: {}: no such file or directory",
+            path.display()
+        )]
+    );
 }
 
 #[test]
@@ -397,16 +402,22 @@ fn no_settings_anywhere_names_the_places_looked_at() {
 
     let output = run(&env, &["--post-receive"], input.as_bytes());
 
+    // The push waits in the spool inside the repository for a settings file.
     assert_eq!(code(&output), 2);
     assert_eq!(stdout(&output), "");
+    let spool = spool_dir(env.bare());
     assert_eq!(
         errors(&output),
-        [
-            "rbg-notify: error: no configuration file found (looked at --config, \
-          RBG_NOTIFY_CONFIG, rbgateway.config, /etc/rbg-notify/config.json); give --config \
-          PATH, set RBG_NOTIFY_CONFIG, or set the repository's rbgateway.config"
-        ]
+        [format!(
+            "rbg-notify: error: push kept in {} and not sent: no configuration file found \
+             (looked at --config, RBG_NOTIFY_CONFIG, rbgateway.config, \
+             /etc/rbg-notify/config.json); give --config PATH, set RBG_NOTIFY_CONFIG, or set \
+             the repository's rbgateway.config; run `rbg-notify --retry` once fixed",
+            spool.display()
+        )]
     );
+    let files = spooled_files(&spool);
+    assert!(files.len() == 1 && files[0].ends_with(".push"), "{files:?}");
 }
 
 #[test]
@@ -418,12 +429,15 @@ fn exit_status_is_1_when_a_delivery_fails() {
     let output = run(&env, &["-c", &config, "--range", "..main"], b"");
 
     assert_eq!(code(&output), 1);
-    assert_eq!(receiver.requests().len(), 1);
+    let sent = delivery_ids(&receiver);
+    assert_eq!(sent, vec![sent[0].clone(); 3]);
+    let reason = "HTTP 500 Internal Server Error";
     assert_eq!(
         errors(&output),
         [
-            "rbg-notify: error: webhook \"rb\": 2 commits not delivered: \
-          HTTP 500 Internal Server Error"
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            kept("rb", "2 commits", reason, &spool_dir(env.bare())),
         ]
     );
 }
@@ -438,8 +452,19 @@ fn exit_status_2_outranks_a_failed_delivery() {
     let output = run(&env, &["--post-receive", "-c", &config], input.as_bytes());
 
     assert_eq!(code(&output), 2);
-    assert_eq!(receiver.requests().len(), 1);
-    assert_eq!(errors(&output).len(), 2, "{}", stderr(&output));
+    assert_eq!(receiver.requests().len(), 3);
+    let reason = "HTTP 500 Internal Server Error";
+    assert_eq!(
+        errors(&output),
+        [
+            "rbg-notify: error: stdin line 2: expected \"<old-id> <new-id> <refname>\", \
+             found 1 field in \"bad\""
+                .to_string(),
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
+        ]
+    );
 }
 
 #[test]
@@ -499,7 +524,7 @@ fn usage_errors_exit_2_with_one_line() {
         (
             &[],
             "nothing to do: install rbg-notify as a git post-receive or Mercurial \
-             changegroup hook, or give --range (see --help)",
+             changegroup hook, or give --range, --check or --ping (see --help)",
         ),
         (
             &["--post-receive", "--ref", "main"],

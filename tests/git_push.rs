@@ -10,6 +10,7 @@
 //! repository, never written down by hand. Direct runs of the binary live in
 //! `cli.rs`, which shares the helpers at the top of this file.
 
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -27,11 +28,27 @@ pub(crate) const SECRET: &str = "s3cret";
 /// hook and a settings file listing `webhooks`, named by the repository's
 /// git config `rbgateway.config`.
 pub(crate) fn hooked(webhooks: Vec<Value>) -> GitEnv {
+    hooked_with(json!({ "webhooks": webhooks }))
+}
+
+/// Returns a bare repository with the binary installed as its post-receive
+/// hook and `settings` as its settings file, named as `hooked` names it.
+pub(crate) fn hooked_with(settings: Value) -> GitEnv {
     let env = GitEnv::new();
     env.install_hook(&binary());
-    let config = env.write_config(&json!({ "webhooks": webhooks }));
+    let config = env.write_config(&settings);
     env.set_config("rbgateway.config", path_str(&config));
     env
+}
+
+/// Returns the `X-RBG-Delivery` id of every request `receiver` got.
+pub(crate) fn delivery_ids(receiver: &Receiver) -> Vec<String> {
+    let id = |r: &Request| {
+        r.header("X-RBG-Delivery")
+            .expect("a delivery id")
+            .to_string()
+    };
+    receiver.requests().iter().map(id).collect()
 }
 
 /// Returns the `rb` webhook for `repo1`, pointing at `receiver`.
@@ -123,9 +140,59 @@ pub(crate) fn assert_delivered(line: &str, webhook: &str, commits: &str) {
     );
 }
 
+/// Returns the default spool folder of the repository at `folder` (the
+/// bare repository, or a `.hg` folder), as the binary names it.
+pub(crate) fn spool_dir(folder: &Path) -> PathBuf {
+    let folder = folder.canonicalize().expect("the repository exists");
+    folder.join("rbg-notify").join("spool")
+}
+
+/// Returns the line for deliveries of `commits` to `webhook` that stayed
+/// in `spool` for `reason`.
+pub(crate) fn kept(webhook: &str, commits: &str, reason: &str, spool: &Path) -> String {
+    format!(
+        "rbg-notify: error: webhook \"{webhook}\": {commits} not delivered: {reason}; kept in {} \
+         for the next push or `rbg-notify --retry`",
+        spool.display()
+    )
+}
+
+/// Returns the line for a webhook whose delivery the receiver refused, so
+/// it waits on hold for `--retry`.
+pub(crate) fn held(webhook: &str, commits: &str, reason: &str, spool: &Path) -> String {
+    format!(
+        "rbg-notify: error: webhook \"{webhook}\": {commits} not delivered: {reason}; kept in {} \
+         on hold: fix the cause, then run `rbg-notify --retry`",
+        spool.display()
+    )
+}
+
+/// Returns the line for a failed attempt at `webhook` about to be retried.
+pub(crate) fn trying_again(webhook: &str, reason: &str) -> String {
+    format!("rbg-notify: webhook \"{webhook}\": {reason}; trying again")
+}
+
+/// Returns the names of the files in `spool` other than its lock, sorted.
+pub(crate) fn spooled_files(spool: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(spool) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| {
+            e.expect("spool entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name != "lock")
+        .collect();
+    names.sort();
+    names
+}
+
 /// Checks that the hook printed exactly one line, a delivery of `commits`
 /// to webhook `rb`.
-fn assert_only_delivered(output: &Output, commits: &str) {
+pub(crate) fn assert_only_delivered(output: &Output, commits: &str) {
     let lines = remote_lines(output);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_delivered(&lines[0], "rb", commits);
@@ -158,7 +225,7 @@ fn fast_import_stream(messages: &[Vec<u8>]) -> Vec<u8> {
 
 /// Makes one commit per message on the clone's `main`, which must not exist
 /// yet, with `git fast-import`.
-fn import_commits(env: &GitEnv, messages: &[Vec<u8>]) {
+pub(crate) fn import_commits(env: &GitEnv, messages: &[Vec<u8>]) {
     let mut cmd = env.git_command(env.work());
     cmd.args(["fast-import", "--quiet"]);
     let stream = fast_import_stream(messages);
@@ -166,7 +233,7 @@ fn import_commits(env: &GitEnv, messages: &[Vec<u8>]) {
 }
 
 /// Makes `n` commits on the clone's `main`, which must not exist yet.
-fn import_history(env: &GitEnv, n: usize) {
+pub(crate) fn import_history(env: &GitEnv, n: usize) {
     let messages: Vec<Vec<u8>> = (1..=n)
         .map(|i| format!("commit {i}\n").into_bytes())
         .collect();
@@ -618,14 +685,22 @@ fn receiver_error_is_reported_and_the_push_stands() {
     // and does not mention the hook's exit status.
     let output = push(&env, &["origin", "main"]);
 
-    assert_eq!(receiver.requests().len(), 1);
+    // A 5xx is tried three times, always as the same delivery.
+    let want = expected(&env, &["main"], &[]);
+    assert_eq!(ids(&commits(&receiver)), [&want[..], &want, &want].concat());
+    let sent = delivery_ids(&receiver);
+    assert_eq!(sent, vec![sent[0].clone(); 3]);
+    let reason = "HTTP 500 Internal Server Error: boom";
+    let spool = spool_dir(env.bare());
     assert_eq!(
         remote_lines(&output),
         [
-            "rbg-notify: error: webhook \"rb\": 2 commits not delivered: \
-          HTTP 500 Internal Server Error: boom"
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            kept("rb", "2 commits", reason, &spool),
         ]
     );
+    assert_eq!(spooled_files(&spool), [format!("{}.delivery", sent[0])]);
     assert_eq!(branch_tips(&env), [env.rev_parse("main")]);
     let local = stderr(&output);
     let local: Vec<&str> = local
@@ -642,10 +717,16 @@ fn nothing_listening_is_reported() {
 
     let output = push(&env, &["origin", "main"]);
 
+    let spool = spool_dir(env.bare());
     assert_eq!(
         remote_lines(&output),
-        ["rbg-notify: error: webhook \"rb\": 1 commit not delivered: connection refused"]
+        [
+            trying_again("rb", "connection refused"),
+            trying_again("rb", "connection refused"),
+            kept("rb", "1 commit", "connection refused", &spool),
+        ]
     );
+    assert_eq!(spooled_files(&spool).len(), 1);
 }
 
 #[test]
@@ -653,7 +734,8 @@ fn silent_receiver_cannot_hold_the_push() {
     let receiver = Receiver::start(Reply::Hang);
     let mut hook = rb(&receiver);
     hook["timeout"] = json!(1);
-    let env = hooked(vec![hook]);
+    // Room for two attempts of 1 s and the pause between them, not three.
+    let env = hooked_with(json!({ "webhooks": [hook], "budget": 3 }));
     env.commit("one");
 
     let started = Instant::now();
@@ -661,10 +743,14 @@ fn silent_receiver_cannot_hold_the_push() {
     let elapsed = started.elapsed();
 
     assert!(elapsed < Duration::from_secs(10), "push took {elapsed:?}");
-    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(receiver.requests().len(), 2);
+    let reason = "no answer within 1 s";
     assert_eq!(
         remote_lines(&output),
-        ["rbg-notify: error: webhook \"rb\": 1 commit not delivered: no answer within 1 s"]
+        [
+            trying_again("rb", reason),
+            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
+        ]
     );
 }
 
@@ -684,10 +770,17 @@ fn trickling_receiver_cannot_hold_the_push() {
     let output = push(&env, &["origin", "main"]);
     let elapsed = started.elapsed();
 
+    // Three attempts of 1 s and pauses of 250 ms and 1 s.
     assert!(elapsed < Duration::from_secs(10), "push took {elapsed:?}");
+    assert_eq!(receiver.requests().len(), 3);
+    let reason = "no answer within 1 s";
     assert_eq!(
         remote_lines(&output),
-        ["rbg-notify: error: webhook \"rb\": 1 commit not delivered: no answer within 1 s"]
+        [
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
+        ]
     );
 }
 
@@ -716,12 +809,14 @@ fn receiver_hanging_up_is_reported() {
 
     let output = push(&env, &["origin", "main"]);
 
-    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(receiver.requests().len(), 3);
+    let reason = "the receiver closed the connection without an HTTP answer";
     assert_eq!(
         remote_lines(&output),
         [
-            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: \
-          the receiver closed the connection without an HTTP answer"
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
         ]
     );
 }
@@ -738,12 +833,13 @@ fn redirect_for_a_missing_slash_is_a_failure_with_a_hint() {
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1, "the redirect was followed");
     assert_eq!(requests[0].path, HOOK_PATH.trim_end_matches('/'));
+    let reason = format!(
+        "HTTP 301 redirect to {HOOK_PATH} (redirects are not followed; Review Board hook \
+         URLs end with \"/\")"
+    );
     assert_eq!(
         remote_lines(&output),
-        [format!(
-            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: HTTP 301 redirect \
-             to {HOOK_PATH} (redirects are not followed; Review Board hook URLs end with \"/\")"
-        )]
+        [held("rb", "1 commit", &reason, &spool_dir(env.bare()))]
     );
 }
 
@@ -758,16 +854,23 @@ fn one_failing_webhook_does_not_stop_the_next() {
     let output = push(&env, &["origin", "main"]);
 
     let want = expected(&env, &["main"], &[]);
-    assert_eq!(ids(&commits(&failing)), want);
+    assert_eq!(ids(&commits(&failing)), [&want[..], &want, &want].concat());
     assert_eq!(ids(&commits(&working)), want);
+    let (down, up) = (delivery_ids(&failing), delivery_ids(&working));
+    assert_eq!(down, vec![down[0].clone(); 3]);
+    assert_ne!(down[0], up[0]);
     let lines = remote_lines(&output);
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    let reason = "HTTP 503 Service Unavailable";
+    assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(
-        lines[0],
-        "rbg-notify: error: webhook \"down\": 2 commits not delivered: \
-         HTTP 503 Service Unavailable"
+        lines[..3],
+        [
+            trying_again("down", reason),
+            trying_again("down", reason),
+            kept("down", "2 commits", reason, &spool_dir(env.bare())),
+        ]
     );
-    assert_delivered(&lines[1], "rb", "2 commits");
+    assert_delivered(&lines[3], "rb", "2 commits");
 }
 
 #[test]
@@ -782,14 +885,19 @@ fn invalid_settings_are_reported_by_file() {
 
     assert_eq!(receiver.requests().len(), 0);
     let config = env.root().join("rbg-notify.json");
+    let spool = spool_dir(env.bare());
     assert_eq!(
         remote_lines(&output),
         [format!(
-            "rbg-notify: error: {}: webhook \"rb\": field \"enabled\": expected true or \
-             false, found a string",
+            "rbg-notify: error: push kept in {} and not sent: {}: webhook \"rb\": field \
+             \"enabled\": expected true or false, found a string; run `rbg-notify --retry` \
+             once fixed",
+            spool.display(),
             config.display()
         )]
     );
+    let files = spooled_files(&spool);
+    assert!(files.len() == 1 && files[0].ends_with(".push"), "{files:?}");
 }
 
 #[test]
@@ -839,27 +947,42 @@ fn long_first_push_arrives_in_order_in_bounded_payloads() {
     let want = expected(&env, &["main"], &[]);
     assert_eq!(want.len(), 1500);
     assert_eq!(ids(&commits(&receiver)), want);
-    assert_only_delivered(&output, "1500 commits");
+    assert_only_delivered(&output, "1500 commits in 2 payloads");
 }
 
 #[test]
 fn failed_later_payload_reports_only_what_was_not_delivered() {
-    let receiver = Receiver::start(Behaviour::script(
-        [Reply::status(200), Reply::status(500)],
-        Reply::status(200),
-    ));
+    let receiver = Receiver::start(Behaviour::script([Reply::status(200)], Reply::status(500)));
     let env = hooked(vec![rb(&receiver)]);
     import_history(&env, 1001);
 
     let output = push(&env, &["origin", "main"]);
 
-    assert_eq!(receiver.requests().len(), 2);
-    assert_eq!(ids(&commits(&receiver)), expected(&env, &["main"], &[]));
+    let want = expected(&env, &["main"], &[]);
+    let last = want[1000..].to_vec();
+    assert_eq!(ids(&commits(&receiver)), [&want[..], &last, &last].concat());
+    let sent = delivery_ids(&receiver);
+    assert_eq!(sent.len(), 4);
+    assert_ne!(sent[0], sent[1]);
+    assert_eq!(
+        sent[1..],
+        [sent[1].clone(), sent[1].clone(), sent[1].clone()]
+    );
+    let reason = "HTTP 500 Internal Server Error";
     assert_eq!(
         remote_lines(&output),
         [
-            "rbg-notify: error: webhook \"rb\": 1 commit not delivered: \
-          HTTP 500 Internal Server Error"
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            format!(
+                "rbg-notify: error: webhook \"rb\": delivered 1000 commits, but 1 commit not \
+                 delivered: {reason}; kept in {} for the next push or `rbg-notify --retry`",
+                spool_dir(env.bare()).display()
+            ),
         ]
+    );
+    assert_eq!(
+        spooled_files(&spool_dir(env.bare())),
+        [format!("{}.delivery", sent[1])]
     );
 }

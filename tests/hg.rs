@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::git_push::{assert_delivered, kept, spool_dir, spooled_files};
 use crate::util::{
     assert_success, dead_url, isolate, run_with_timeout, stderr, stdout, webhook, HgEnv, Receiver,
     Request, COMMAND_TIMEOUT, HOOK_PATH,
@@ -481,4 +482,70 @@ fn failing_hg_log_is_named() {
         "rbg-notify: error: `hg log --hidden -T json --rev=sort((nosuch:tip), rev)`: \
          exit status 255: abort: unknown revision 'nosuch'\n"
     );
+}
+
+/// Returns the server's spool folder, inside its `.hg`.
+fn server_spool(env: &HgEnv) -> std::path::PathBuf {
+    spool_dir(&env.server().join(".hg"))
+}
+
+/// Returns a server with the hook installed whose `rb` webhook points where
+/// nothing listens. The budget stays the default: the hg commands of a run
+/// count against it, and a short one could end before the first attempt.
+fn hooked_down() -> HgEnv {
+    hooked(vec![webhook("rb", &dead_url(), SECRET)])
+}
+
+#[test]
+fn push_while_the_receiver_is_down_is_sent_by_retry() {
+    let env = hooked_down();
+    env.commit("One");
+    env.commit("Two");
+
+    let output = push(&env, &[]);
+
+    let spool = server_spool(&env);
+    let lines = hg_remote_lines(&output);
+    let kept = kept("rb", "2 commits", "connection refused", &spool);
+    assert!(lines.contains(&kept), "{lines:?}");
+    assert_eq!(spooled_files(&spool).len(), 1);
+
+    let receiver = Receiver::ok();
+    env.write_config(&json!({ "webhooks": [rb(&receiver)] }));
+    let retry = env.run_binary(&["--retry"], &[], env.server());
+
+    assert_success(&retry);
+    assert_eq!(ids(&received(&receiver, 1)), added_since(&env, 0));
+    let said: Vec<String> = stderr(&retry).lines().map(str::to_string).collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_delivered(&said[0], "rb", "2 commits");
+    assert_eq!(
+        said[1],
+        format!(
+            "rbg-notify: spool {}: 1 delivery sent, 0 deliveries waiting",
+            spool.display()
+        )
+    );
+    assert_eq!(spooled_files(&spool), Vec::<String>::new());
+}
+
+#[test]
+fn next_push_sends_what_waits_before_its_own() {
+    let env = hooked_down();
+    env.commit("While down");
+    push(&env, &[]);
+    let receiver = Receiver::ok();
+    env.write_config(&json!({ "webhooks": [rb(&receiver)] }));
+    env.commit("Once up");
+
+    let output = push(&env, &[]);
+
+    let requests = receiver.wait_for(2, WAIT);
+    assert_eq!(requests.len(), 2);
+    let commits: Vec<Value> = requests.iter().flat_map(|r| checked(r, "repo1")).collect();
+    assert_eq!(ids(&commits), added_since(&env, 0));
+    let delivery = |r: &Request| r.header("X-RBG-Delivery").map(str::to_string);
+    assert!(delivery(&requests[0]) < delivery(&requests[1]));
+    assert_pusher_saw_delivery(&output, "2 commits in 2 payloads");
+    assert_eq!(spooled_files(&server_spool(&env)), Vec::<String>::new());
 }

@@ -1,0 +1,213 @@
+//! `--check`: explains, without sending anything, what a push to this
+//! repository would do: which settings file is read and why, which
+//! repository name is sent and why, and which webhooks hear of it and why
+//! the others do not. It also warns about secrets that are easy to read or
+//! to guess.
+//!
+//! The report goes to stdout, one fact per line, for an administrator at a
+//! terminal. Loading the settings and naming the repository are left to
+//! `settings.rs` and `naming.rs`; this file only explains their results.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::config::{self, Config, Env};
+use crate::error::Error;
+use crate::naming::{self, NameSource, Named};
+use crate::repo::Repo;
+use crate::settings::{Event, Settings, Webhook};
+use crate::{wire, Report};
+
+/// Gives the shortest secret not warned about. Review Board's secrets are
+/// 36-character UUIDs; RFC 2104 asks for keys at least as long as the hash
+/// output, 20 bytes for SHA-1.
+pub const MIN_SECRET_BYTES: usize = 20;
+
+/// Prints the report on `stdout`. Reports a webhook that matches as
+/// success, none as a failure (exit status 1); a settings file that cannot
+/// be found or read is an error.
+pub fn check(
+    repo: &Repo,
+    config: &Config,
+    env: &Env,
+    stdout: &mut dyn Write,
+) -> Result<Report, Error> {
+    let mut lines = Vec::new();
+    let kind = match repo {
+        Repo::Git(_) => "git",
+        Repo::Hg(..) => "Mercurial",
+    };
+    let folder = naming::folders(repo).into_iter().next().unwrap_or_default();
+    lines.push(format!("repository: {} ({kind})", folder.display()));
+
+    let own = repo.settings_path(env)?;
+    let (path, source) = config::locate_settings(config, env, own)
+        .ok_or_else(|| config::settings_not_found(wire::GIT_KEY_CONFIG))?;
+    lines.push(format!("settings file: {} (from {source})", path.display()));
+    let settings = Settings::load(&path)?;
+    if settings.webhooks_path != settings.path {
+        lines.push(format!(
+            "webhooks file: {} (from the settings file's webhookStorePath)",
+            settings.webhooks_path.display()
+        ));
+    }
+
+    let named = naming::resolve(repo, config, Some(&settings))?;
+    lines.push(format!(
+        "repository name: \"{}\" ({})",
+        named.name, named.source
+    ));
+    lines.extend(gateway_note(repo, &settings, &named));
+
+    let mut matching = 0;
+    for webhook in &settings.webhooks {
+        let verdict = verdict(webhook, &named.name);
+        if verdict == "matches" {
+            matching += 1;
+        }
+        lines.push(format!("webhook \"{}\": {verdict}", webhook.id));
+    }
+    lines.extend(warnings(&settings));
+    lines.push(summary(matching, settings.webhooks.len(), &named.name));
+
+    let mut text = lines.join("\n");
+    text.push('\n');
+    // A closed stdout loses the report, not the exit status.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
+    let mut report = Report::default();
+    if matching == 0 {
+        report.failed = 1;
+    }
+    Ok(report)
+}
+
+/// Says whether a webhook hears of pushes to `name`, and if not why.
+fn verdict(webhook: &Webhook, name: &str) -> String {
+    if !webhook.enabled {
+        return "does not match: it is disabled (\"enabled\": false)".to_string();
+    }
+    if !webhook.events.contains(&Event::Push) {
+        return "does not match: it does not want push events".to_string();
+    }
+    if !webhook.repositories.iter().any(|r| r == name) {
+        let listed: Vec<String> = webhook
+            .repositories
+            .iter()
+            .map(|r| format!("\"{r}\""))
+            .collect();
+        return format!(
+            "does not match: repository \"{name}\" is not in its repositories ({})",
+            listed.join(", ")
+        );
+    }
+    "matches".to_string()
+}
+
+/// Explains a name that did not come from rb-gateway's `repositories` list
+/// when the settings file has one, since that is the usual surprise.
+fn gateway_note(repo: &Repo, settings: &Settings, named: &Named) -> Option<String> {
+    if settings.repositories.is_empty() || matches!(named.source, NameSource::Gateway { .. }) {
+        return None;
+    }
+    let folders: Vec<String> = naming::folders(repo)
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    Some(format!(
+        "note: no entry of the repositories list in {} has the path {}",
+        settings.path.display(),
+        folders.join(" or ")
+    ))
+}
+
+/// Returns the warnings about the files holding secrets and the secrets.
+fn warnings(settings: &Settings) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut files = vec![settings.path.as_path()];
+    if settings.webhooks_path != settings.path {
+        files.push(&settings.webhooks_path);
+    }
+    for file in files {
+        if readable_by_others(file) {
+            warnings.push(format!(
+                "warning: {} is readable by group or others, and it holds webhook secrets; \
+                 `chmod 600` it (it must stay readable by the user pushes run as)",
+                file.display()
+            ));
+        }
+    }
+    for webhook in &settings.webhooks {
+        let bytes = webhook.secret.len();
+        if bytes < MIN_SECRET_BYTES {
+            warnings.push(format!(
+                "warning: webhook \"{}\": its secret is only {bytes} bytes, easy to guess; \
+                 use at least {MIN_SECRET_BYTES} (Review Board's is the repository's hooks UUID)",
+                webhook.id
+            ));
+        }
+    }
+    warnings
+}
+
+/// Returns whether group or others may read the file.
+fn readable_by_others(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+/// Sums the report up in one line.
+fn summary(matching: usize, total: usize, name: &str) -> String {
+    match matching {
+        0 => format!(
+            "no webhook hears of pushes to \"{name}\" ({total} in the settings file); \
+             add \"{name}\" to a webhook's repositories, or set the repository name \
+             (--repository, rbgateway.repository)"
+        ),
+        _ => format!("webhooks that hear of pushes to \"{name}\": {matching} of {total}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(enabled: bool) -> Webhook {
+        let text = format!(
+            r#"[{{"id": "rb", "url": "http://rb/", "secret": "s", "enabled": {enabled},
+                 "events": ["push"], "repos": ["a", "b"]}}]"#
+        );
+        let settings = Settings::parse(Path::new("c.json"), text.as_bytes()).unwrap();
+        settings.webhooks[0].clone()
+    }
+
+    #[test]
+    fn explains_each_verdict() {
+        assert_eq!(verdict(&webhook(true), "a"), "matches");
+        assert_eq!(
+            verdict(&webhook(false), "a"),
+            "does not match: it is disabled (\"enabled\": false)"
+        );
+        assert_eq!(
+            verdict(&webhook(true), "c"),
+            "does not match: repository \"c\" is not in its repositories (\"a\", \"b\")"
+        );
+    }
+
+    #[test]
+    fn warns_about_short_secrets() {
+        let settings = Settings::parse(
+            Path::new("/nonexistent/c.json"),
+            br#"[{"id": "rb", "url": "http://rb/", "secret": "short", "events": ["push"], "repos": ["a"]}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            warnings(&settings),
+            vec![
+                "warning: webhook \"rb\": its secret is only 5 bytes, easy to guess; use at \
+                 least 20 (Review Board's is the repository's hooks UUID)"
+            ]
+        );
+    }
+}
