@@ -33,18 +33,19 @@ pub mod walk;
 pub mod wire;
 
 use std::collections::HashSet;
-use std::io::{BufRead, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
-use crate::config::{Config, Env, Mode};
+use crate::config::{Config, Env, Mode, Verbosity};
 use crate::error::{chain, Error};
 use crate::exit::ExitStatus;
 use crate::messages::{Log, Message};
 use crate::payload::{Limits, Payload};
 use crate::repo::{Found, Repo};
 use crate::settings::{Event, Settings, Webhook};
-use crate::spool::{Header, PushRecord, Spool};
+use crate::spool::{Header, PushRecord, Pushed, Spool};
 
 /// Tells how a run went, for the exit status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,7 +108,7 @@ pub fn run(
     match &config.mode {
         Mode::Range { range, refname } => {
             let found = run.repo.range(range, refname.as_deref())?;
-            run.replay(&found, log, stdout)?;
+            run.replay(found, log, stdout)?;
         }
         Mode::Retry => run.retry(log)?,
         Mode::Check => run.report = check::check(&run.repo, config, env, stdout)?,
@@ -138,13 +139,21 @@ impl Run<'_> {
             let Some(pushed) = read.pushed else {
                 return Ok(());
             };
-            let found = self.repo.found(&pushed, log, &mut self.report.problems)?;
+            let mut source = Source::Push {
+                pushed: &pushed,
+                all: None,
+                said: false,
+            };
+            let problems = &mut self.report.problems;
+            let settings = settings?;
+            let (repo, name) = (&self.repo, &self.name);
             return dry_run(
-                &self.repo,
-                settings?.as_ref(),
-                &self.name,
-                &found,
+                repo,
+                settings.as_ref(),
+                name,
+                &mut source,
                 log,
+                problems,
                 stdout,
             );
         }
@@ -221,27 +230,39 @@ impl Run<'_> {
 
     /// Handles `--range`: spools the commits for every wanted webhook, then
     /// sends, or prints them for a dry run.
-    fn replay(
-        &mut self,
-        found: &Found,
-        log: &mut Log,
-        stdout: &mut dyn Write,
-    ) -> Result<(), Error> {
+    fn replay(&mut self, found: Found, log: &mut Log, stdout: &mut dyn Write) -> Result<(), Error> {
+        // An administrator replaying a range means that range: branch
+        // filters do not apply to it.
+        let mut source = Source::Range(Rc::new(found));
         let settings = self.settings(log)?;
+        let problems = &mut self.report.problems;
         if self.config.dry_run {
+            let (repo, name) = (&self.repo, &self.name);
             return dry_run(
-                &self.repo,
+                repo,
                 settings.as_ref(),
-                &self.name,
-                found,
+                name,
+                &mut source,
                 log,
+                problems,
                 stdout,
             );
         }
         let settings = settings.ok_or_else(|| self.not_found())?;
         let spool = Spool::open(&self.spool_dir(Some(&settings)))?;
         let id = spool::new_id();
-        spool_commits(&spool, &self.repo, &id, &self.name, found, &settings, log)?;
+        let problems = &mut self.report.problems;
+        let (repo, name) = (&self.repo, &self.name);
+        spool_commits(
+            &spool,
+            repo,
+            &id,
+            name,
+            &mut source,
+            &settings,
+            log,
+            problems,
+        )?;
         for spool in self.spools(&settings)? {
             self.process(&spool, &settings, log)?;
         }
@@ -364,54 +385,107 @@ impl Run<'_> {
         settings: &Settings,
         log: &mut Log,
     ) -> Result<(), Error> {
-        let found = match self
-            .repo
-            .found(&record.push, log, &mut self.report.problems)
-        {
-            Ok(found) => found,
-            Err(error) => {
-                log.say(Message::Error(&error));
-                self.report.problems += 1;
-                return Ok(());
-            }
+        let mut source = Source::Push {
+            pushed: &record.push,
+            all: None,
+            said: false,
         };
-        spool_commits(
+        let problems = &mut self.report.problems;
+        let spooled = spool_commits(
             spool,
             &self.repo,
             &record.id,
             &record.repository,
-            &found,
+            &mut source,
             settings,
             log,
-        )?;
+            problems,
+        );
+        // A push that cannot be read now stays recorded for a later run.
+        if let Err(error) = spooled {
+            log.say(Message::Error(&error));
+            self.report.problems += 1;
+            return Ok(());
+        }
         spool.remove(path)
     }
 }
 
-/// Spools the payloads of the found commits for every webhook that wants
+/// Gives the commits each webhook hears of: a range's as they are; a
+/// recorded push's walked once for the webhooks without a branch filter, and
+/// once more for each webhook with one.
+enum Source<'a> {
+    /// Holds a range given by hand, which every webhook hears of whole.
+    Range(Rc<Found>),
+    /// Holds a recorded push and its walk for every branch, once made.
+    Push {
+        pushed: &'a Pushed,
+        all: Option<Rc<Found>>,
+        said: bool,
+    },
+}
+
+impl Source<'_> {
+    /// Returns the commits `webhook` hears of (every branch's for `None`).
+    /// Refs, warnings and errors are told on the first walk only.
+    fn found(
+        &mut self,
+        repo: &Repo,
+        webhook: Option<&Webhook>,
+        log: &mut Log,
+        problems: &mut usize,
+    ) -> Result<Rc<Found>, Error> {
+        let (pushed, all, said) = match self {
+            Source::Range(found) => return Ok(Rc::clone(found)),
+            Source::Push { pushed, all, said } => (pushed, all, said),
+        };
+        let filtered = webhook.is_some_and(|w| w.branches.is_some());
+        if let (false, Some(all)) = (filtered, all.as_ref()) {
+            return Ok(Rc::clone(all));
+        }
+        let mut quiet = Log::new(Verbosity::Quiet, Box::new(io::sink()));
+        let mut uncounted = 0;
+        let (log, problems) = match *said {
+            true => (&mut quiet, &mut uncounted),
+            false => (log, problems),
+        };
+        *said = true;
+        let found = Rc::new(repo.found(pushed, webhook.filter(|_| filtered), log, problems)?);
+        if !filtered {
+            *all = Some(Rc::clone(&found));
+        }
+        Ok(found)
+    }
+}
+
+/// Spools the payloads of the pushed commits for every webhook that wants
 /// them, with delivery ids made from `id`, so spooling the same push twice
 /// (after a crash) writes the same files.
+#[allow(clippy::too_many_arguments)] // each is a different part of the run
 fn spool_commits(
     spool: &Spool,
     repo: &Repo,
     id: &str,
     repository: &str,
-    found: &Found,
+    source: &mut Source,
     settings: &Settings,
     log: &mut Log,
+    problems: &mut usize,
 ) -> Result<(), Error> {
-    if found.is_empty() {
-        return Ok(());
-    }
     let webhooks = settings.matching(Event::Push, repository);
     if webhooks.is_empty() {
-        log.say(Message::NoWebhook {
-            repository,
-            commits: found.len(),
-        });
+        let found = source.found(repo, None, log, problems)?;
+        if !found.is_empty() {
+            log.say(Message::NoWebhook {
+                repository,
+                commits: found.len(),
+            });
+        }
+        return Ok(());
     }
     let mut n = 0;
     for (index, webhook) in webhooks.into_iter().enumerate() {
+        let found = source.found(repo, Some(webhook), log, problems)?;
         let mut write = |payload: Payload| {
             let header = Header {
                 version: spool::FORMAT_VERSION,
@@ -427,7 +501,7 @@ fn spool_commits(
             spool.write_delivery(&header, &payload.body).map(drop)
         };
         let say = (index == 0).then_some(&mut *log);
-        each_payload(repo, found, repository, limits(webhook), say, &mut write)?;
+        each_payload(repo, &found, repository, limits(webhook), say, &mut write)?;
     }
     Ok(())
 }
@@ -472,29 +546,34 @@ fn dry_run(
     repo: &Repo,
     settings: Option<&Settings>,
     repository: &str,
-    found: &Found,
+    source: &mut Source,
     log: &mut Log,
+    problems: &mut usize,
     stdout: &mut dyn Write,
 ) -> Result<(), Error> {
-    if found.is_empty() {
-        return Ok(());
-    }
-    let targets: Vec<(Option<&str>, Limits)> = match settings {
-        None => vec![(None, Limits::default())],
+    let targets: Vec<Option<&Webhook>> = match settings {
+        None => vec![None],
         Some(settings) => settings
             .matching(Event::Push, repository)
             .into_iter()
-            .map(|w| (Some(w.id.as_str()), limits(w)))
+            .map(Some)
             .collect(),
     };
     if targets.is_empty() {
-        log.say(Message::NoWebhook {
-            repository,
-            commits: found.len(),
-        });
+        let found = source.found(repo, None, log, problems)?;
+        if !found.is_empty() {
+            log.say(Message::NoWebhook {
+                repository,
+                commits: found.len(),
+            });
+        }
+        return Ok(());
     }
     let mut closed = false;
-    for (index, (webhook, limits)) in targets.into_iter().enumerate() {
+    for (index, target) in targets.into_iter().enumerate() {
+        let found = source.found(repo, target, log, problems)?;
+        let webhook = target.map(|w| w.id.as_str());
+        let limits = target.map_or_else(Limits::default, limits);
         let mut sizes = Vec::new();
         let mut print = |payload: Payload| {
             sizes.push((payload.commits, payload.body.len()));
@@ -508,7 +587,7 @@ fn dry_run(
             Ok(())
         };
         let say = (index == 0).then_some(&mut *log);
-        each_payload(repo, found, repository, limits, say, &mut print)?;
+        each_payload(repo, &found, repository, limits, say, &mut print)?;
         for (commits, bytes) in sizes {
             log.say(Message::DryRun {
                 webhook,

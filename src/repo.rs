@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::messages::{Log, Message};
 use crate::payload::Commit;
 use crate::refs::{self, Range, RefUpdate};
+use crate::settings::Webhook;
 use crate::spool::Pushed;
 use crate::{git, hg, walk, wire};
 
@@ -95,7 +96,10 @@ impl Repo {
                         .into_iter()
                         .map(|u| [u.old, u.new, u.name])
                         .collect(),
-                    tips: tips.iter().map(Oid::to_string).collect(),
+                    tips: tips
+                        .iter()
+                        .map(|(name, id)| [name.clone(), id.to_string()])
+                        .collect(),
                 });
                 Ok(Read { pushed, errors })
             }
@@ -119,14 +123,19 @@ impl Repo {
         }
     }
 
-    /// Finds the commits of a recorded push, in payload order. Refs that
-    /// cannot be walked are reported on `log` and counted in `problems`.
+    /// Finds the commits of a recorded push, in payload order, as `webhook`
+    /// hears of them (its branch filter), or as every branch has them. Refs
+    /// that cannot be walked are reported on `log` and counted in
+    /// `problems`.
     pub fn found(
         &self,
         pushed: &Pushed,
+        webhook: Option<&Webhook>,
         log: &mut Log,
         problems: &mut usize,
     ) -> Result<Found, Error> {
+        let only = webhook.filter(|w| w.branches.is_some());
+        let accept = |branch: &str| only.is_none_or(|w| w.wants_branch(branch));
         match (self, pushed) {
             (Repo::Git(repo), Pushed::Git { updates, tips }) => {
                 let updates: Vec<RefUpdate> = updates
@@ -137,8 +146,12 @@ impl Repo {
                         name: name.clone(),
                     })
                     .collect();
-                let tips = tips.iter().filter_map(|t| Oid::from_str(t).ok()).collect();
-                let walked = walk::pushed_with_tips(repo, &updates, tips);
+                let tips: Vec<(String, Oid)> = tips
+                    .iter()
+                    .filter_map(|[name, id]| Some((name.clone(), Oid::from_str(id).ok()?)))
+                    .collect();
+                let filter: Option<&dyn Fn(&str) -> bool> = only.map(|_| &accept as _);
+                let walked = walk::pushed_with_tips(repo, &updates, &tips, filter);
                 for error in &walked.errors {
                     log.say(Message::Error(error));
                 }
@@ -155,7 +168,10 @@ impl Repo {
                 Ok(Found::Git(walked.commits))
             }
             (Repo::Hg(repo, _), Pushed::Hg { first, last }) => {
-                let commits = repo.commits(&format!("{first}:{last}"), None)?;
+                let mut commits = repo.commits(&format!("{first}:{last}"), None)?;
+                // Mercurial names the changesets a push added; a branch
+                // filter only picks those of its named branches.
+                commits.retain(|c| c.target.branch.as_deref().is_none_or(&accept));
                 say_branches(&commits, log);
                 Ok(Found::Hg(commits))
             }

@@ -39,6 +39,7 @@ const WEBHOOK_KEYS: &[&str] = &[
     "repos",
     "timeout",
     "max_commits",
+    "branches",
 ];
 
 /// Gives rb-gateway's webhooks file when its config names none ([gw]
@@ -74,9 +75,19 @@ pub struct Webhook {
     pub timeout: Duration,
     /// Bounds the commits in one payload.
     pub max_commits: usize,
+    /// Lists the branch patterns the webhook hears of (`*` any run of
+    /// characters, `?` one), or `None` for every branch.
+    pub branches: Option<Vec<String>>,
 }
 
 impl Webhook {
+    /// Returns whether the webhook hears of pushes to `branch`.
+    pub fn wants_branch(&self, branch: &str) -> bool {
+        self.branches
+            .as_ref()
+            .is_none_or(|patterns| patterns.iter().any(|p| glob_match(p, branch)))
+    }
+
     /// Returns whether this webhook wants `event` from `repository`.
     pub fn wants(&self, event: Event, repository: &str) -> bool {
         self.enabled
@@ -345,6 +356,10 @@ fn parse_webhook(index: usize, value: &Value) -> Result<Webhook, String> {
         repositories,
         timeout: field.seconds("timeout", DEFAULT_TIMEOUT)?,
         max_commits: field.count("max_commits", payload::DEFAULT_MAX_COMMITS)?,
+        branches: match map.contains_key("branches") {
+            true => Some(field.names("branches")?),
+            false => None,
+        },
     })
 }
 
@@ -477,6 +492,38 @@ impl Fields<'_> {
     }
 }
 
+/// Returns whether `text` matches `pattern`, where `*` stands for any run of
+/// characters (`/` included: `release/*` matches `release/1.0/fix`) and `?`
+/// for one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) =
+        (pattern.chars().collect(), text.chars().collect());
+    // Greedy match with one backtrack point: the last `*` seen.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
 /// Describes a JSON syntax error by position, without serde's own suffix.
 fn json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
@@ -600,6 +647,37 @@ mod tests {
             parse(&bad).unwrap_err(),
             "c.json: settings: field \"budget\": expected a number of seconds, found a string"
         );
+    }
+
+    #[test]
+    fn matches_branch_patterns() {
+        for (pattern, text, expected) in [
+            ("main", "main", true),
+            ("main", "maint", false),
+            ("release/*", "release/1.0", true),
+            ("release/*", "release/1.0/fix", true),
+            ("release/*", "release", false),
+            ("*", "anything/at/all", true),
+            ("v?.x", "v1.x", true),
+            ("v?.x", "v10.x", false),
+            ("*-stable", "2.0-stable", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ] {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} ~ {text}");
+        }
+        let text = GOOD.replace(
+            "\"enabled\": true",
+            "\"enabled\": true, \"branches\": [\"main\", \"release/*\"]",
+        );
+        let hook = &parse(&text).unwrap().webhooks[0];
+        assert!(hook.wants_branch("release/2.0") && hook.wants_branch("main"));
+        assert!(!hook.wants_branch("feature/x"));
+        assert!(parse(GOOD).unwrap().webhooks[0].wants_branch("feature/x"));
+        let empty = GOOD.replace("\"enabled\": true", "\"enabled\": true, \"branches\": []");
+        assert!(parse(&empty)
+            .unwrap_err()
+            .contains("field \"branches\": must not be empty"));
     }
 
     #[test]

@@ -97,9 +97,10 @@ pub enum Pushed {
     Git {
         /// Lists the ref updates as `[old, new, refname]`, in input order.
         updates: Vec<[String; 3]>,
-        /// Lists the branch tips before the push, so the walk can be
-        /// redone exactly even after later pushes moved the branches.
-        tips: Vec<String>,
+        /// Lists the branch tips before the push as `[refname, id]`, so the
+        /// walk can be redone exactly even after later pushes moved the
+        /// branches, for every webhook's branch filter.
+        tips: Vec<[String; 2]>,
     },
     /// Records a Mercurial changegroup.
     Hg {

@@ -44,18 +44,42 @@ pub struct Walked {
 /// just happened.
 pub fn pushed(repo: &Repository, updates: &[RefUpdate]) -> Result<Walked, Error> {
     let tips = pre_push_tips(repo, updates)?;
-    Ok(pushed_with_tips(repo, updates, tips))
+    Ok(pushed_with_tips(repo, updates, &tips, None))
 }
 
 /// Finds the commits a push added from its ref updates and the branch tips
-/// as they stood before it (recorded then, as later pushes move them).
-pub fn pushed_with_tips(repo: &Repository, updates: &[RefUpdate], tips: Vec<Oid>) -> Walked {
+/// (full ref names and ids) as they stood before it, recorded then, as later
+/// pushes move them.
+///
+/// With `only`, just the branches it accepts count, both as pushed refs and
+/// as what was there before: work pushed earlier to another branch and now
+/// merged into an accepted one is new to it. Tags then only name commits
+/// reported by those branches.
+pub fn pushed_with_tips(
+    repo: &Repository,
+    updates: &[RefUpdate],
+    tips: &[(String, Oid)],
+    only: Option<&dyn Fn(&str) -> bool>,
+) -> Walked {
+    let wanted = |name: &str| {
+        let branch = name.strip_prefix(wire::BRANCH_PREFIX).unwrap_or(name);
+        only.is_none_or(|accept| accept(branch))
+    };
+    let tips: Vec<Oid> = tips
+        .iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(_, id)| *id)
+        .collect();
     let mut walked = Walked::default();
-    let branches = updates.iter().filter(|u| u.branch().is_some());
+    let branches = updates
+        .iter()
+        .filter(|u| u.branch().is_some() && wanted(&u.name));
     let tags = updates.iter().filter(|u| u.tag().is_some());
     let mut refs = Vec::new();
+    let mut labels = Vec::new();
     for update in branches.chain(tags).filter(|u| !u.is_deleted()) {
         match tip_of(repo, update) {
+            Ok(tip) if only.is_some() && update.tag().is_some() => labels.push((update, tip)),
             Ok(tip) => refs.push((update, tip)),
             Err(e) => walked.errors.push(e),
         }
@@ -83,6 +107,9 @@ pub fn pushed_with_tips(repo: &Repository, updates: &[RefUpdate], tips: Vec<Oid>
     let mut index: HashMap<Oid, usize> = HashMap::new();
     for ((update, tip), ids) in refs.iter().zip(lists) {
         record(&mut walked, &mut index, update, *tip, ids);
+    }
+    for (update, tip) in labels {
+        record(&mut walked, &mut index, update, tip, Vec::new());
     }
     walked
 }
@@ -135,9 +162,12 @@ fn claim(
     owners
 }
 
-/// Returns the branch tips as they stood before the push: the current ones,
-/// with the branches the push named at their old ids.
-pub fn pre_push_tips(repo: &Repository, updates: &[RefUpdate]) -> Result<Vec<Oid>, Error> {
+/// Returns the branch tips as they stood before the push, by full ref name:
+/// the current ones, with the branches the push named at their old ids.
+pub fn pre_push_tips(
+    repo: &Repository,
+    updates: &[RefUpdate],
+) -> Result<Vec<(String, Oid)>, Error> {
     let mut tips: HashMap<String, Oid> = HashMap::new();
     let refs = repo
         .references()
@@ -157,7 +187,9 @@ pub fn pre_push_tips(repo: &Repository, updates: &[RefUpdate]) -> Result<Vec<Oid
             tips.insert(update.name.clone(), old);
         }
     }
-    Ok(tips.into_values().collect())
+    let mut tips: Vec<(String, Oid)> = tips.into_iter().collect();
+    tips.sort();
+    Ok(tips)
 }
 
 /// Lists the commits reachable from `tip` and from none of `hidden`,

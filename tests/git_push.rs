@@ -986,3 +986,48 @@ fn failed_later_payload_reports_only_what_was_not_delivered() {
         [format!("{}.delivery", sent[1])]
     );
 }
+
+#[test]
+fn branch_filter_hears_of_its_branches_and_of_work_merged_into_them() {
+    let all = Receiver::ok();
+    let main_only = Receiver::ok();
+    let mut filtered = webhook("main-only", &main_only.url(), SECRET);
+    filtered["branches"] = json!(["main", "release/*"]);
+    let env = hooked(vec![rb(&all), filtered]);
+    env.commit("base");
+    env.branch("topic");
+    env.checkout("topic");
+    let topic = [env.commit("topic one"), env.commit("topic two")];
+    env.checkout("main");
+    let on_main = env.commit("on main");
+
+    // One push touching two branches: each webhook hears of its own.
+    push(&env, &["origin", "main", "topic"]);
+    assert_eq!(commits(&all).len(), 4);
+    let heard = commits(&main_only);
+    assert_eq!(ids(&heard), expected(&env, &["main"], &[]));
+    assert!(heard.iter().all(|c| c["target"]["branch"] == "main"));
+    assert!(!ids(&heard).contains(&topic[0]));
+
+    // The topic's work lands on main with the merge: new to main-only, old
+    // news to the webhook that heard of every branch.
+    let merge = env.merge("topic");
+    push(&env, &["origin", "main"]);
+    assert_eq!(ids(&commits(&all)[4..]), [merge.clone()]);
+    let landed = ids(&commits(&main_only)[heard.len()..]);
+    assert_eq!(landed, [topic[0].clone(), topic[1].clone(), merge]);
+    assert!(!landed.contains(&on_main));
+
+    // A release branch matches the pattern; another branch does not.
+    env.branch("release/2.0");
+    env.checkout("release/2.0");
+    let fix = env.commit("release fix");
+    env.branch("wip");
+    let before = main_only.requests().len();
+    push(&env, &["origin", "release/2.0", "wip"]);
+    let requests = main_only.requests();
+    assert_eq!(requests.len(), before + 1);
+    let body = checked(&requests[before], "repo1");
+    assert_eq!(ids(body["commits"].as_array().unwrap()), [fix]);
+    assert_eq!(body["commits"][0]["target"]["branch"], "release/2.0");
+}
