@@ -42,7 +42,7 @@ pub fn check(
 
     let own = repo.settings_path(env)?;
     let (path, source) = config::locate_settings(config, env, own)
-        .ok_or_else(|| config::settings_not_found(wire::GIT_KEY_CONFIG))?;
+        .ok_or_else(|| config::settings_not_found(wire::GIT_KEY_CONFIG, env))?;
     lines.push(format!("settings file: {} (from {source})", path.display()));
     let settings = Settings::load(&path)?;
     if settings.webhooks_path != settings.path {

@@ -150,20 +150,27 @@ pub fn locate_settings(
     if let Some((path, key)) = repository_setting {
         return Some((path, Source::Repository(key)));
     }
-    let default = Path::new(wire::DEFAULT_CONFIG_PATH);
-    default
-        .exists()
-        .then(|| (default.to_path_buf(), Source::Default))
+    let default = default_settings(env);
+    default.exists().then_some((default, Source::Default))
+}
+
+/// Returns the settings file used when nothing else names one:
+/// `/etc/rbg-notify/config.json`, or `$RBG_NOTIFY_DEFAULT_CONFIG` for an
+/// installation that keeps its files elsewhere (and for tests, which must
+/// not read the machine's own).
+pub fn default_settings(env: &Env) -> PathBuf {
+    let path = env.var(wire::ENV_DEFAULT_CONFIG);
+    PathBuf::from(path.unwrap_or(OsStr::new(wire::DEFAULT_CONFIG_PATH)))
 }
 
 /// Lists the places `locate_settings` looks, for the "not found" error.
-pub fn settings_not_found(repository_key: &str) -> Error {
+pub fn settings_not_found(repository_key: &str, env: &Env) -> Error {
     Error::NoConfig {
         tried: vec![
             "--config".to_string(),
             wire::ENV_CONFIG.to_string(),
             repository_key.to_string(),
-            wire::DEFAULT_CONFIG_PATH.to_string(),
+            default_settings(env).display().to_string(),
         ],
     }
 }

@@ -298,7 +298,7 @@ impl Run<'_> {
 
     /// Builds the error for a run that found no settings file.
     fn not_found(&self) -> Error {
-        config::settings_not_found(crate::wire::GIT_KEY_CONFIG)
+        config::settings_not_found(crate::wire::GIT_KEY_CONFIG, self.env)
     }
 
     /// Returns the folder of the repository's spool: `spool_dir/<name>`

@@ -63,6 +63,9 @@ pub const HG_ENV_NODE_LAST: &str = "HG_NODE_LAST";
 /// of the newest changeset but is never a tag anyone set.
 pub const HG_TIP: &str = "tip";
 
+/// Names the environment variable that moves the default settings file.
+pub const ENV_DEFAULT_CONFIG: &str = "RBG_NOTIFY_DEFAULT_CONFIG";
+
 /// Gives the configuration file used when nothing else names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/rbg-notify/config.json";
 

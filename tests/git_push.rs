@@ -1013,7 +1013,7 @@ fn branch_filter_hears_of_its_branches_and_of_work_merged_into_them() {
     // news to the webhook that heard of every branch.
     let merge = env.merge("topic");
     push(&env, &["origin", "main"]);
-    assert_eq!(ids(&commits(&all)[4..]), [merge.clone()]);
+    assert_eq!(ids(&commits(&all)[4..]), std::slice::from_ref(&merge));
     let landed = ids(&commits(&main_only)[heard.len()..]);
     assert_eq!(landed, [topic[0].clone(), topic[1].clone(), merge]);
     assert!(!landed.contains(&on_main));

@@ -54,7 +54,12 @@ pub fn isolate(cmd: &mut Command, home: &Path, date: &str) {
         .env("GIT_COMMITTER_EMAIL", "committer@example.com")
         .env("GIT_COMMITTER_DATE", date)
         .env("LC_ALL", "C")
-        .env("TZ", "UTC");
+        .env("TZ", "UTC")
+        // The machine's own /etc/rbg-notify/config.json must not count.
+        .env(
+            "RBG_NOTIFY_DEFAULT_CONFIG",
+            home.join("no-default-settings.json"),
+        );
 }
 
 /// Runs `cmd` with `stdin` as its input and returns its output, panicking
