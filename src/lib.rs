@@ -139,23 +139,8 @@ impl Run<'_> {
             let Some(pushed) = read.pushed else {
                 return Ok(());
             };
-            let mut source = Source::Push {
-                pushed: &pushed,
-                all: None,
-                said: false,
-            };
-            let problems = &mut self.report.problems;
             let settings = settings?;
-            let (repo, name) = (&self.repo, &self.name);
-            return dry_run(
-                repo,
-                settings.as_ref(),
-                name,
-                &mut source,
-                log,
-                problems,
-                stdout,
-            );
+            return self.print(settings.as_ref(), &mut Source::push(&pushed), log, stdout);
         }
 
         // Nothing is sent before the push is on disk, so even a settings
@@ -235,18 +220,8 @@ impl Run<'_> {
         // filters do not apply to it.
         let mut source = Source::Range(Rc::new(found));
         let settings = self.settings(log)?;
-        let problems = &mut self.report.problems;
         if self.config.dry_run {
-            let (repo, name) = (&self.repo, &self.name);
-            return dry_run(
-                repo,
-                settings.as_ref(),
-                name,
-                &mut source,
-                log,
-                problems,
-                stdout,
-            );
+            return self.print(settings.as_ref(), &mut source, log, stdout);
         }
         let settings = settings.ok_or_else(|| self.not_found())?;
         let spool = Spool::open(&self.spool_dir(Some(&settings)))?;
@@ -267,6 +242,20 @@ impl Run<'_> {
             self.process(&spool, &settings, log)?;
         }
         Ok(())
+    }
+
+    /// Prints the payloads of `source` for a dry run.
+    fn print(
+        &mut self,
+        settings: Option<&Settings>,
+        source: &mut Source,
+        log: &mut Log,
+        stdout: &mut dyn Write,
+    ) -> Result<(), Error> {
+        let problems = &mut self.report.problems;
+        dry_run(
+            &self.repo, settings, &self.name, source, log, problems, stdout,
+        )
     }
 
     /// Handles `--retry`: sends what the spool holds and says what waits.
@@ -385,11 +374,7 @@ impl Run<'_> {
         settings: &Settings,
         log: &mut Log,
     ) -> Result<(), Error> {
-        let mut source = Source::Push {
-            pushed: &record.push,
-            all: None,
-            said: false,
-        };
+        let mut source = Source::push(&record.push);
         let problems = &mut self.report.problems;
         let spooled = spool_commits(
             spool,
@@ -425,7 +410,16 @@ enum Source<'a> {
     },
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    /// Starts the source of a recorded push; nothing is walked yet.
+    fn push(pushed: &'a Pushed) -> Source<'a> {
+        Source::Push {
+            pushed,
+            all: None,
+            said: false,
+        }
+    }
+
     /// Returns the commits `webhook` hears of (every branch's for `None`).
     /// Refs, warnings and errors are told on the first walk only.
     fn found(
