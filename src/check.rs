@@ -72,10 +72,16 @@ pub fn check(
 
     let mut text = lines.join("\n");
     text.push('\n');
-    // A closed stdout loses the report, not the exit status.
-    let _ = stdout
+    // The report is the whole point: failing to write it is an error,
+    // unless the reader went away on purpose (`| head`).
+    let written = stdout
         .write_all(text.as_bytes())
         .and_then(|_| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Error::Stdout(e));
+        }
+    }
     let mut report = Report::default();
     if matching == 0 {
         report.failed = 1;

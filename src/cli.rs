@@ -143,6 +143,13 @@ impl Args {
         if self.repository.as_deref() == Some("") {
             return Err("--repository must not be empty".to_string());
         }
+        if self
+            .repository
+            .as_deref()
+            .is_some_and(|r| r.chars().any(char::is_control))
+        {
+            return Err("--repository must not contain control characters".to_string());
+        }
 
         let mode = if let Some(range) = self.range {
             Mode::Range {
@@ -164,7 +171,8 @@ impl Args {
         } else {
             return Err(
                 "nothing to do: install rbg-notify as a git post-receive or Mercurial \
-                        changegroup hook, or give --range, --check or --ping (see --help)"
+                 changegroup hook (a wrapper script gives --post-receive or --changegroup), \
+                 or give --range, --retry, --check or --ping (see --help)"
                     .to_string(),
             );
         };

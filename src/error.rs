@@ -57,6 +57,8 @@ pub enum Error {
     },
     /// Reports a payload that could not be built.
     Payload(serde_json::Error),
+    /// Reports that standard output could not be written.
+    Stdout(io::Error),
     /// Reports a spool file or folder that could not be written or read.
     Spool {
         /// The file or folder.
@@ -95,6 +97,7 @@ impl fmt::Display for Error {
             Error::Git { context, source } => write!(f, "{context}: {}", source.message()),
             Error::Hg { command, message } => write!(f, "`{command}`: {message}"),
             Error::Payload(_) => f.write_str("building the payload"),
+            Error::Stdout(_) => f.write_str("writing to standard output"),
             Error::Spool { path, doing, .. } => write!(f, "{doing} {}", path.display()),
         }
     }
@@ -103,7 +106,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::ConfigRead { source, .. } | Error::Stdin(source) => Some(source),
+            Error::ConfigRead { source, .. } | Error::Stdin(source) | Error::Stdout(source) => {
+                Some(source)
+            }
             Error::Spool { source, .. } => Some(source),
             Error::Payload(source) => Some(source),
             _ => None,

@@ -186,7 +186,6 @@ pub fn dry_run(
         }
         return Ok(());
     }
-    let mut closed = false;
     for (index, target) in targets.into_iter().enumerate() {
         let found = source.found(repo, target, log, problems)?;
         let webhook = target.map(|w| w.id.as_str());
@@ -194,17 +193,12 @@ pub fn dry_run(
         let mut sizes = Vec::new();
         let mut print = |payload: Payload| {
             sizes.push((payload.commits, payload.body.len()));
-            // A closed stdout (`| head`) ends the listing, not the run.
-            if !closed {
-                closed = stdout
-                    .write_all(&payload.body)
-                    .and_then(|_| stdout.write_all(b"\n"))
-                    .is_err();
-            }
-            Ok(())
+            let line = stdout.write_all(&payload.body);
+            line.and_then(|()| stdout.write_all(b"\n"))
+                .map_err(Error::Stdout)
         };
         let say = (index == 0).then_some(&mut *log);
-        each_payload(repo, &found, repository, limits, say, &mut print)?;
+        let printed = each_payload(repo, &found, repository, limits, say, &mut print);
         for (commits, bytes) in sizes {
             log.say(Message::DryRun {
                 webhook,
@@ -212,7 +206,16 @@ pub fn dry_run(
                 bytes,
             });
         }
+        closed_quietly(printed)?;
     }
-    let _ = stdout.flush();
-    Ok(())
+    closed_quietly(stdout.flush().map_err(Error::Stdout))
+}
+
+/// Ends a listing whose reader went away (`| head`) without an error, as
+/// command-line tools do; any other failure to write is one.
+fn closed_quietly(result: Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Err(Error::Stdout(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! Which commits a push added is `walk.rs`'s business.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::{panic, thread};
 
 use encoding_rs::Encoding;
@@ -57,12 +57,29 @@ pub fn open(env: &Env) -> Result<Repository, Error> {
             "finding the git repository around the current folder",
         )),
     }
+    .map_err(plain_sha256)
 }
 
-/// Returns the folder that names the repository and anchors relative
-/// settings: the bare repository itself, or the work tree of a normal one.
-pub fn home(repo: &Repository) -> &Path {
-    repo.workdir().unwrap_or_else(|| repo.path())
+/// Says plainly that SHA-256 repositories are not supported, where libgit2
+/// only names an unknown object format.
+fn plain_sha256(error: Error) -> Error {
+    match &error {
+        Error::Git { source, .. } if source.message().contains("sha256") => {
+            Error::Usage("SHA-256 repositories are not supported; only SHA-1 ones are".to_string())
+        }
+        _ => error,
+    }
+}
+
+/// Returns the folder that names the repository: the bare repository
+/// itself, or the work tree of a normal one. A linked worktree belongs to
+/// the repository whose hooks a push runs, so it gives that one's folder.
+pub fn home(repo: &Repository) -> PathBuf {
+    let common = repo.commondir();
+    match common.file_name().and_then(|n| n.to_str()) {
+        Some(".git") => common.parent().unwrap_or(common).to_path_buf(),
+        _ => common.to_path_buf(),
+    }
 }
 
 /// Reads a text setting from the repository's git config (which includes
@@ -110,9 +127,8 @@ pub fn name_setting(repo: &Repository) -> Result<Option<String>, Error> {
 
 /// Returns the repository folder's name without a trailing `.git`.
 pub fn folder_name(repo: &Repository) -> Result<String, Error> {
-    let folder = home(repo)
-        .canonicalize()
-        .unwrap_or_else(|_| home(repo).to_path_buf());
+    let folder = home(repo);
+    let folder = folder.canonicalize().unwrap_or(folder);
     let name = folder
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

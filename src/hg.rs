@@ -204,6 +204,11 @@ fn node_var<'a>(env: &'a Env, name: &str) -> Result<Option<&'a str>, Error> {
         return Ok(None);
     };
     match value.to_str() {
+        // All f's is Mercurial's id of the working directory, never a
+        // changeset a push added.
+        Some(text) if text.bytes().all(|b| b == b'f') => Err(Error::Usage(format!(
+            "{name} is the working directory's id, not a changeset"
+        ))),
         Some(text) if text.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(Some(text)),
         _ => Err(Error::Usage(format!(
             "{name} is not a changeset id: \"{}\"",

@@ -81,6 +81,8 @@ struct Run<'a> {
     name: String,
     started: Instant,
     report: Report,
+    /// Names a configured spool folder found unwritable in this run.
+    broken_spool: Option<PathBuf>,
 }
 
 /// Runs rbg-notify: reads the push or range `config` describes, records it,
@@ -104,6 +106,7 @@ pub fn run(
         name,
         started,
         report: Report::default(),
+        broken_spool: None,
     };
 
     match &config.mode {
@@ -155,7 +158,7 @@ impl Run<'_> {
             path: self.repo.folder(),
             push,
         });
-        let (spool, fallback) = self.record(&dir, record.as_ref(), log)?;
+        let spool = self.record(&dir, record.as_ref(), log)?;
         let settings = match settings {
             Ok(settings) => settings,
             Err(error) if record.is_none() => return Err(error),
@@ -169,26 +172,22 @@ impl Run<'_> {
                 return Ok(());
             }
         };
-        let spools = match fallback {
-            true => vec![spool],
-            false => self.spools(&settings)?,
-        };
-        for spool in spools {
+        for spool in self.spools(&settings, log)? {
             self.process(&spool, &settings, log)?;
         }
         Ok(())
     }
 
     /// Records a push in the spool at `dir`. When that folder cannot be
-    /// written, says so and records it under the system's temporary folder
-    /// instead, so the push is still sent; returns the spool used and
-    /// whether it is that fallback.
+    /// written, says so and records it in the repository's own spool
+    /// instead, which every later run and `--retry` also work through;
+    /// returns the spool used.
     fn record(
         &mut self,
         dir: &Path,
         record: Option<&PushRecord>,
         log: &mut Log,
-    ) -> Result<(Spool, bool), Error> {
+    ) -> Result<Spool, Error> {
         let write = |dir: &Path| -> Result<Spool, Error> {
             let spool = Spool::open(dir)?;
             if let Some(record) = record {
@@ -197,21 +196,22 @@ impl Run<'_> {
             Ok(spool)
         };
         let error = match write(dir) {
-            Ok(spool) => return Ok((spool, false)),
+            Ok(spool) => return Ok(spool),
             Err(error) => error,
         };
+        let inside = self.spool_dir(None);
+        if inside == dir {
+            return Err(error);
+        }
         log.say(Message::Error(&error));
         self.report.problems += 1;
-        let fallback = std::env::temp_dir()
-            .join("rbg-notify-spool")
-            .join(&self.name);
-        let spool = write(&fallback)?;
+        self.broken_spool = Some(dir.to_path_buf());
+        let spool = write(&inside)?;
         log.say(Message::Warning(format!(
-            "using {} for this push; fix the spool folder, or deliveries that fail now \
-             will only be found there",
-            fallback.display()
+            "using {} until the spool folder can be written",
+            inside.display()
         )));
-        Ok((spool, true))
+        Ok(spool)
     }
 
     /// Handles `--range`: spools the commits for every wanted webhook, then
@@ -239,7 +239,7 @@ impl Run<'_> {
             log,
             problems,
         )?;
-        for spool in self.spools(&settings)? {
+        for spool in self.spools(&settings, log)? {
             self.process(&spool, &settings, log)?;
         }
         Ok(())
@@ -262,7 +262,7 @@ impl Run<'_> {
     /// Handles `--retry`: sends what the spool holds and says what waits.
     fn retry(&mut self, log: &mut Log) -> Result<(), Error> {
         let settings = self.settings(log)?.ok_or_else(|| self.not_found())?;
-        for spool in self.spools(&settings)? {
+        for spool in self.spools(&settings, log)? {
             let (delivered, waiting) = self.process(&spool, &settings, log)?;
             log.say(Message::Spool {
                 delivered,
@@ -303,14 +303,24 @@ impl Run<'_> {
     /// Opens the spools to work through: the one inside the repository
     /// when it exists (pushes kept while the settings could not be read
     /// wait there), then the configured one.
-    fn spools(&self, settings: &Settings) -> Result<Vec<Spool>, Error> {
+    fn spools(&mut self, settings: &Settings, log: &mut Log) -> Result<Vec<Spool>, Error> {
         let inside = self.spool_dir(None);
         let configured = self.spool_dir(Some(settings));
         let mut spools = Vec::new();
         if inside != configured && inside.is_dir() {
             spools.push(Spool::open(&inside)?);
         }
-        spools.push(Spool::open(&configured)?);
+        if self.broken_spool.as_ref() == Some(&configured) {
+            return Ok(spools);
+        }
+        match Spool::open(&configured) {
+            Ok(spool) => spools.push(spool),
+            Err(error) if !spools.is_empty() => {
+                log.say(Message::Error(&error));
+                self.report.problems += 1;
+            }
+            Err(error) => return Err(error),
+        }
         Ok(spools)
     }
 

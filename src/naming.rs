@@ -133,7 +133,7 @@ pub fn folders(repo: &Repo) -> Vec<PathBuf> {
     let canonical = |p: PathBuf| p.canonicalize().unwrap_or(p);
     match repo {
         Repo::Git(repo) => {
-            let mut folders = vec![canonical(git::home(repo).to_path_buf())];
+            let mut folders = vec![canonical(git::home(repo))];
             let git_dir = canonical(repo.path().to_path_buf());
             if !folders.contains(&git_dir) {
                 folders.push(git_dir);

@@ -73,9 +73,11 @@ pub fn parse_ref_updates(input: impl BufRead) -> (Vec<RefUpdate>, Vec<Error>) {
 /// Parses one line; `Ok(None)` means a blank line.
 fn parse_line(line: &[u8]) -> Result<Option<RefUpdate>, String> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Ok(line) = std::str::from_utf8(line) else {
-        return Err("not valid UTF-8".to_string());
-    };
+    // Git allows ref names that are not UTF-8; such a name is still a push
+    // to report, under its name with U+FFFD for the bytes that do not
+    // decode. Object ids are hex, so bad bytes there fail the id check.
+    let line = String::from_utf8_lossy(line);
+    let line = line.as_ref();
     if line.trim().is_empty() {
         return Ok(None);
     }
@@ -200,6 +202,15 @@ mod tests {
                 "stdin line 4: ref name \"main\" does not start with \"refs/\"".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn keeps_ref_names_that_are_not_utf8() {
+        let mut input = format!("{Z} {A} refs/heads/lat").into_bytes();
+        input.extend_from_slice(b"\xe9n\n");
+        let (updates, errors) = parse_ref_updates(&input[..]);
+        assert!(errors.is_empty());
+        assert_eq!(updates[0].branch(), Some("lat\u{fffd}n"));
     }
 
     #[test]

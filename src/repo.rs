@@ -77,7 +77,7 @@ impl Repo {
     /// `.hg`), which holds the default spool.
     pub fn folder(&self) -> PathBuf {
         let folder = match self {
-            Repo::Git(repo) => repo.path().to_path_buf(),
+            Repo::Git(repo) => repo.commondir().to_path_buf(),
             Repo::Hg(repo, _) => repo.root().join(".hg"),
         };
         folder.canonicalize().unwrap_or(folder)
@@ -276,5 +276,5 @@ fn nearest_is_hg(env: &Env) -> bool {
         return true;
     };
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    !canonical(git::home(&repo)).starts_with(canonical(&hg_root))
+    !canonical(&git::home(&repo)).starts_with(canonical(&hg_root))
 }

@@ -148,7 +148,7 @@ fn blocked(queue: &Queue, settings: &Settings, held_too: bool) -> Option<String>
         None => Some("no webhook with this id in the settings file".to_string()),
         Some(w) if !w.enabled => Some("the webhook is disabled".to_string()),
         _ => match queue.items.front().and_then(|d| d.held.as_ref()) {
-            Some(reason) if !held_too => Some(reason.clone()),
+            Some(reason) if !held_too => Some(format!("held since the receiver answered {reason}")),
             _ => None,
         },
     }

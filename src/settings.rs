@@ -403,6 +403,8 @@ impl Fields<'_> {
         if url.chars().any(char::is_whitespace) {
             return Err(self.error(key, format!("\"{url}\" contains white space")));
         }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        url_authority(authority).map_err(|why| self.error(key, format!("\"{url}\": {why}")))?;
         Ok(url)
     }
 
@@ -489,6 +491,29 @@ impl Fields<'_> {
                 format!("expected a number of seconds, found {}", kind(other)),
             )),
         }
+    }
+}
+
+/// Checks the `host[:port]` part of a webhook URL for what the HTTP client
+/// cannot use, so it is refused when the settings are read rather than at
+/// every delivery.
+fn url_authority(authority: &str) -> Result<(), &'static str> {
+    if authority.contains('@') {
+        return Err("user names and passwords in the URL are not supported");
+    }
+    if authority.starts_with('[') {
+        return Err("IPv6 address literals are not supported; use a host name");
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if host.is_empty() {
+        return Err("it has no host");
+    }
+    match port.map(str::parse::<u16>) {
+        Some(Ok(0) | Err(_)) => Err("its port is not a number from 1 to 65535"),
+        _ => Ok(()),
     }
 }
 
@@ -678,6 +703,27 @@ mod tests {
         assert!(parse(&empty)
             .unwrap_err()
             .contains("field \"branches\": must not be empty"));
+    }
+
+    #[test]
+    fn refuses_urls_the_client_cannot_use() {
+        let cases = [
+            ("http://user:pw@rb/", "user names and passwords"),
+            ("http://[::1]:8080/", "IPv6 address literals"),
+            ("http://rb:99999/", "port is not a number from 1 to 65535"),
+            ("http://rb:/", "port is not a number"),
+            ("http://:80/", "has no host"),
+        ];
+        for (url, why) in cases {
+            let text = GOOD.replace(
+                "https://rb.example.com/repos/1/rbgateway/hooks/close-submitted/",
+                url,
+            );
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(why), "{url}: {err}");
+        }
+        let ok = GOOD.replace("https://rb.example.com/", "http://127.0.0.1:8080/");
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

@@ -174,10 +174,10 @@ pub fn pre_push_tips(
         .map_err(Error::git("listing the repository's refs"))?;
     for reference in refs {
         let reference = reference.map_err(Error::git("listing the repository's refs"))?;
-        if let (Ok(name), Some(id)) = (reference.name(), reference.target()) {
-            if name.starts_with(wire::BRANCH_PREFIX) {
-                tips.insert(name.to_string(), id);
-            }
+        // Named as the ref updates on stdin are: lossily, when not UTF-8.
+        let name = String::from_utf8_lossy(reference.name_bytes());
+        if let (true, Some(id)) = (name.starts_with(wire::BRANCH_PREFIX), reference.target()) {
+            tips.insert(name.into_owned(), id);
         }
     }
     for update in updates.iter().filter(|u| u.branch().is_some()) {
@@ -291,11 +291,7 @@ pub fn range(repo: &Repository, range: &Range, refname: Option<&str>) -> Result<
         .map_err(Error::git(format!("walking {}", range.new)))?;
 
     let branch = match refname {
-        Some(name) => Some(
-            name.strip_prefix(wire::BRANCH_PREFIX)
-                .unwrap_or(name)
-                .to_string(),
-        ),
+        Some(name) => Some(branch_name(name)?),
         None => branch_at(repo, new)?,
     };
     let target = Target {
@@ -309,6 +305,18 @@ pub fn range(repo: &Repository, range: &Range, refname: Option<&str>) -> Result<
             target: target.clone(),
         })
         .collect())
+}
+
+/// Returns the branch `--ref` names, as `refs/heads/NAME` or `NAME`.
+fn branch_name(refname: &str) -> Result<String, Error> {
+    let branch = refname.strip_prefix(wire::BRANCH_PREFIX).unwrap_or(refname);
+    let full = format!("{}{branch}", wire::BRANCH_PREFIX);
+    if branch.starts_with("refs/") || !git2::Reference::is_valid_name(&full) {
+        return Err(Error::Usage(format!(
+            "--ref \"{refname}\" is not a branch: give refs/heads/NAME or NAME"
+        )));
+    }
+    Ok(branch.to_string())
 }
 
 /// Returns the first branch, by name, whose tip is `id`.
@@ -594,6 +602,22 @@ mod tests {
             error.starts_with("refs/heads/ghost: new id not found: 1234567890"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn ref_must_name_a_branch() {
+        assert_eq!(
+            branch_name("refs/heads/release/2.0").unwrap(),
+            "release/2.0"
+        );
+        assert_eq!(branch_name("main").unwrap(), "main");
+        for bad in ["refs/tags/v1.0", "bad ref", "a..b", ""] {
+            let err = branch_name(bad).unwrap_err().to_string();
+            assert!(
+                err.ends_with("is not a branch: give refs/heads/NAME or NAME"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -523,7 +523,8 @@ fn usage_errors_exit_2_with_one_line() {
         (
             &[],
             "nothing to do: install rbg-notify as a git post-receive or Mercurial \
-             changegroup hook, or give --range, --check or --ping (see --help)",
+             changegroup hook (a wrapper script gives --post-receive or --changegroup), or \
+             give --range, --retry, --check or --ping (see --help)",
         ),
         (
             &["--post-receive", "--ref", "main"],
@@ -556,5 +557,60 @@ fn outside_a_repository_is_an_error() {
             "rbg-notify: error: finding the git repository around the current folder: "
         ),
         "{lines:?}"
+    );
+}
+
+/// Found by a first-time administrator: `--ref refs/tags/v1.0` was sent as
+/// the branch name.
+#[test]
+fn ref_that_is_not_a_branch_is_refused() {
+    let (env, _) = repository(2);
+    for bad in ["refs/tags/v1.0", "bad ref"] {
+        let output = run(&env, &["--range", "main~1..main", "--ref", bad, "-n"], b"");
+        assert_eq!(code(&output), 2);
+        assert_eq!(stdout(&output), "");
+        assert_eq!(
+            errors(&output),
+            [format!(
+                "rbg-notify: error: --ref \"{bad}\" is not a branch: give refs/heads/NAME or NAME"
+            )]
+        );
+    }
+}
+
+/// Found by a first-time administrator: a dry run into a full disk exited 0.
+#[test]
+fn dry_run_that_cannot_write_its_output_fails() {
+    let (env, _) = repository(1);
+    let mut cmd = std::process::Command::new(crate::util::binary());
+    crate::util::isolate(&mut cmd, env.root(), "");
+    cmd.current_dir(env.bare())
+        .args(["--range", "..main", "-n", "-q"]);
+    cmd.stdin(std::process::Stdio::null());
+    cmd.stdout(fs::File::create("/dev/full").expect("/dev/full"));
+    // A dry run of one commit ends at once; stdout is set, so only stderr
+    // is captured.
+    let output = cmd.output().expect("run the binary");
+    assert_eq!(code(&output), 2);
+    assert_eq!(
+        errors(&output),
+        ["rbg-notify: error: writing to standard output: no space left on device"]
+    );
+}
+
+/// Found by a first-time administrator: in a linked worktree the repository
+/// was named after the worktree, not the repository whose hooks run.
+#[test]
+fn linked_worktree_is_named_after_its_repository() {
+    let env = GitEnv::new();
+    env.commit("one");
+    let linked = env.root().join("linked-tree");
+    env.git(&["worktree", "add", "--quiet", path_str(&linked)]);
+    let output = env.run_binary(&["--range", "..HEAD", "-n", "-v"], b"", &[], &linked);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("rbg-notify: repository name: \"work\"\n"),
+        "{}",
+        stderr(&output)
     );
 }

@@ -10,6 +10,7 @@
 //! repository, never written down by hand. Direct runs of the binary live in
 //! `cli.rs`, which shares the helpers at the top of this file.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -1030,4 +1031,43 @@ fn branch_filter_hears_of_its_branches_and_of_work_merged_into_them() {
     let body = checked(&requests[before], "repo1");
     assert_eq!(ids(body["commits"].as_array().unwrap()), [fix]);
     assert_eq!(body["commits"][0]["target"]["branch"], "release/2.0");
+}
+
+/// Found by a first-time administrator: a push to a branch whose name is not
+/// UTF-8 was refused as a bad stdin line, and nothing was delivered.
+#[test]
+fn branch_name_that_is_not_utf8_is_still_delivered() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("base");
+    push(&env, &["origin", "main"]);
+    let id = env.commit("on a latin-1 branch");
+    let name = "refs/heads/lat\u{e9}n";
+    // git takes the name as bytes; write the Latin-1 byte for é.
+    let mut update = std::process::Command::new("git");
+    crate::util::isolate(&mut update, env.root(), "");
+    update.current_dir(env.work());
+    update.arg("update-ref");
+    update.arg(std::ffi::OsStr::from_bytes(b"refs/heads/lat\xe9n"));
+    update.arg(&id);
+    assert_success(&run_with_timeout(&mut update, b"", COMMAND_TIMEOUT));
+    let mut refspec = b"refs/heads/lat\xe9n".to_vec();
+    refspec.extend_from_slice(b":refs/heads/lat\xe9n");
+    let mut pushing = std::process::Command::new("git");
+    crate::util::isolate(&mut pushing, env.root(), "");
+    pushing
+        .current_dir(env.work())
+        .args(["push", "--quiet", "origin"]);
+    pushing.arg(std::ffi::OsStr::from_bytes(&refspec));
+    let output = run_with_timeout(&mut pushing, b"", COMMAND_TIMEOUT);
+    assert_success(&output);
+
+    let got = commits(&receiver)[1..].to_vec();
+    assert_eq!(ids(&got), [id]);
+    let branch = name.replace('\u{e9}', "\u{fffd}");
+    assert_eq!(
+        got[0]["target"]["branch"],
+        branch.trim_start_matches("refs/heads/")
+    );
+    assert_only_delivered(&output, "1 commit");
 }
