@@ -18,6 +18,7 @@ pub mod deliver;
 pub mod error;
 pub mod exit;
 pub mod fanout;
+mod fields;
 pub mod git;
 pub mod hg;
 pub mod messages;
