@@ -91,14 +91,7 @@ pub fn spool_commits(
 ) -> Result<(), Error> {
     let webhooks = settings.matching(Event::Push, repository);
     if webhooks.is_empty() {
-        let found = source.found(repo, None, log, problems)?;
-        if !found.is_empty() {
-            log.say(Message::NoWebhook {
-                repository,
-                commits: found.len(),
-            });
-        }
-        return Ok(());
+        return say_unwanted(source, repo, repository, log, problems);
     }
     let mut n = 0;
     for (index, webhook) in webhooks.into_iter().enumerate() {
@@ -119,6 +112,24 @@ pub fn spool_commits(
         };
         let say = (index == 0).then_some(&mut *log);
         each_payload(repo, &found, repository, limits(webhook), say, &mut write)?;
+    }
+    Ok(())
+}
+
+/// Says that new commits were found but no webhook wants them.
+fn say_unwanted(
+    source: &mut Source,
+    repo: &Repo,
+    repository: &str,
+    log: &mut Log,
+    problems: &mut usize,
+) -> Result<(), Error> {
+    let found = source.found(repo, None, log, problems)?;
+    if !found.is_empty() {
+        log.say(Message::NoWebhook {
+            repository,
+            commits: found.len(),
+        });
     }
     Ok(())
 }
@@ -177,14 +188,7 @@ pub fn dry_run(
             .collect(),
     };
     if targets.is_empty() {
-        let found = source.found(repo, None, log, problems)?;
-        if !found.is_empty() {
-            log.say(Message::NoWebhook {
-                repository,
-                commits: found.len(),
-            });
-        }
-        return Ok(());
+        return say_unwanted(source, repo, repository, log, problems);
     }
     for (index, target) in targets.into_iter().enumerate() {
         let found = source.found(repo, target, log, problems)?;

@@ -168,6 +168,19 @@ pub(crate) fn held(webhook: &str, commits: &str, reason: &str, spool: &Path) -> 
     )
 }
 
+/// Asserts the pusher saw two retries of one commit's delivery to `rb`,
+/// then that it was kept in the spool, all for `reason`.
+pub(crate) fn assert_retried_then_kept(env: &GitEnv, output: &Output, reason: &str) {
+    assert_eq!(
+        remote_lines(output),
+        [
+            trying_again("rb", reason),
+            trying_again("rb", reason),
+            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
+        ]
+    );
+}
+
 /// Returns the line for a failed attempt at `webhook` about to be retried.
 pub(crate) fn trying_again(webhook: &str, reason: &str) -> String {
     format!("rbg-notify: webhook \"{webhook}\": {reason}; trying again")
@@ -775,14 +788,7 @@ fn trickling_receiver_cannot_hold_the_push() {
     assert!(elapsed < Duration::from_secs(10), "push took {elapsed:?}");
     assert_eq!(receiver.requests().len(), 3);
     let reason = "no answer within 1 s";
-    assert_eq!(
-        remote_lines(&output),
-        [
-            trying_again("rb", reason),
-            trying_again("rb", reason),
-            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
-        ]
-    );
+    assert_retried_then_kept(&env, &output, reason);
 }
 
 #[test]
@@ -812,14 +818,7 @@ fn receiver_hanging_up_is_reported() {
 
     assert_eq!(receiver.requests().len(), 3);
     let reason = "the receiver closed the connection without an HTTP answer";
-    assert_eq!(
-        remote_lines(&output),
-        [
-            trying_again("rb", reason),
-            trying_again("rb", reason),
-            kept("rb", "1 commit", reason, &spool_dir(env.bare())),
-        ]
-    );
+    assert_retried_then_kept(&env, &output, reason);
 }
 
 #[test]
