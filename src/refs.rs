@@ -240,3 +240,50 @@ mod tests {
         assert!(Range::parse("a..").is_err());
     }
 }
+
+/// Property tests: whatever bytes arrive on stdin, parsing never panics,
+/// every line is either a ref update or one error naming its line, and
+/// well-formed lines come back exactly.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(b"0123456789abcdef".to_vec()), 40)
+            .prop_map(|bytes| String::from_utf8(bytes).expect("hex is ASCII"))
+    }
+
+    proptest! {
+        #[test]
+        fn any_input_is_parsed_without_panicking(input in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let (updates, errors) = parse_ref_updates(&input[..]);
+            let lines = input.split(|&b| b == b'\n').count();
+            prop_assert!(updates.len() + errors.len() <= lines);
+            for error in &errors {
+                let text = error.to_string();
+                prop_assert!(text.starts_with("stdin line "), "{}", text);
+                prop_assert!(!text.contains('\n'), "{}", text);
+            }
+        }
+
+        #[test]
+        fn well_formed_lines_come_back_exactly(
+            lines in proptest::collection::vec((id(), id(), "[a-z]{1,8}(/[a-z0-9._-]{1,8}){0,2}"), 1..20)
+        ) {
+            let input: String = lines
+                .iter()
+                .map(|(old, new, name)| format!("{old} {new} refs/heads/{name}\n"))
+                .collect();
+            let (updates, errors) = parse_ref_updates(input.as_bytes());
+            prop_assert!(errors.is_empty());
+            prop_assert_eq!(updates.len(), lines.len());
+            for (update, (old, new, name)) in updates.iter().zip(&lines) {
+                prop_assert_eq!(&update.old, old);
+                prop_assert_eq!(&update.new, new);
+                prop_assert_eq!(update.branch(), Some(name.as_str()));
+            }
+        }
+    }
+}

@@ -637,3 +637,83 @@ mod tests {
         );
     }
 }
+
+/// Property tests: whatever a settings file holds, reading it never panics,
+/// and a refusal is one line naming a file (this one, or the webhooks file
+/// an rb-gateway config names).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+
+    /// Builds JSON values shaped like settings files: objects whose keys are
+    /// mostly the ones we read, holding values of every type.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let keys = proptest::sample::select(vec![
+            "webhooks",
+            "id",
+            "url",
+            "secret",
+            "enabled",
+            "events",
+            "repositories",
+            "repos",
+            "timeout",
+            "max_commits",
+            "branches",
+            "budget",
+            "spool_dir",
+            "webhookStorePath",
+            "name",
+            "path",
+            "push",
+            "x",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            "(push|post-commit|http://h/|https://[a-z:@\\[\\]0-9]{0,12}/?|[ -~]{0,12})"
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((keys.clone(), inner), 0..8).prop_map(|pairs| {
+                    let map: Map<String, Value> =
+                        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                    Value::Object(map)
+                }),
+            ]
+        })
+    }
+
+    fn one_line_naming_a_file(text: &str) -> Result<(), TestCaseError> {
+        prop_assert!(!text.contains('\n'), "{}", text);
+        // The file first: this one, or one its `webhookStorePath` names.
+        let file = text.split(": ").next().unwrap_or_default();
+        prop_assert!(!file.is_empty() && file != text, "{}", text);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_read_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Err(error) = Settings::parse(Path::new("s.json"), &bytes) {
+                one_line_naming_a_file(&crate::error::chain(&error))?;
+            }
+        }
+
+        #[test]
+        fn any_json_is_read_without_panicking(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).expect("a value serializes");
+            match Settings::parse(Path::new("s.json"), &bytes) {
+                Ok(settings) => prop_assert!(settings.webhooks.iter().all(|w| !w.id.is_empty())),
+                Err(error) => one_line_naming_a_file(&crate::error::chain(&error))?,
+            }
+        }
+    }
+}
