@@ -113,16 +113,18 @@ pub struct Attempt {
 }
 
 /// Signs `body` with the webhook's secret and POSTs it as `event`, under
-/// the delivery's `id`, giving up after `timeout`.
+/// the delivery's `id`, through `proxy` if given, giving up after
+/// `timeout`.
 pub fn deliver(
     webhook: &Webhook,
     event: &str,
     body: &[u8],
     id: &str,
     timeout: Duration,
+    proxy: Option<&str>,
 ) -> Attempt {
     let started = Instant::now();
-    let request = minreq::post(webhook.url.as_str())
+    let mut request = minreq::post(webhook.url.as_str())
         .with_header("Content-Type", wire::CONTENT_TYPE_JSON)
         .with_header("User-Agent", wire::USER_AGENT)
         .with_header(wire::HEADER_EVENT, event)
@@ -136,6 +138,20 @@ pub fn deliver(
         // reading the answer, so a receiver that trickles bytes is cut off.
         .with_timeout(timeout.as_secs().max(1))
         .with_follow_redirects(false);
+
+    if let Some(proxy) = proxy {
+        match minreq::Proxy::new(proxy) {
+            Ok(proxy) => request = request.with_proxy(proxy),
+            Err(_) => {
+                let failure =
+                    Failure::Transport(format!("proxy \"{proxy}\" is not http://HOST:PORT"));
+                return Attempt {
+                    outcome: Outcome::Failed(failure),
+                    elapsed: started.elapsed(),
+                };
+            }
+        }
+    }
 
     let outcome = match request.send_lazy() {
         Ok(answer) => judge(webhook, answer),

@@ -58,6 +58,17 @@ impl Fields<'_> {
         Ok(url)
     }
 
+    pub(crate) fn proxy(&self, key: &str) -> Result<String, String> {
+        let proxy = self.string(key)?;
+        let authority = proxy.strip_prefix("http://").unwrap_or(&proxy);
+        let authority = authority.strip_suffix('/').unwrap_or(authority);
+        if authority.contains("://") || authority.contains('/') || authority.is_empty() {
+            let why = "expected http://HOST:PORT (an HTTP proxy that tunnels with CONNECT)";
+            return Err(self.error(key, format!("\"{proxy}\": {why}")));
+        }
+        Ok(proxy)
+    }
+
     pub(crate) fn boolean(&self, key: &str, default: bool) -> Result<bool, String> {
         match self.map.get(key) {
             None => Ok(default),

@@ -25,6 +25,7 @@ pub mod messages;
 pub mod naming;
 pub mod payload;
 pub mod ping;
+pub mod proxy;
 pub mod refs;
 pub mod repo;
 pub mod send;
@@ -45,7 +46,9 @@ use crate::error::{chain, Error};
 use crate::exit::ExitStatus;
 use crate::fanout::{dry_run, spool_commits, Source};
 use crate::messages::{Log, Message};
+use crate::proxy::Proxies;
 use crate::repo::{Found, Repo};
+use crate::send::Sending;
 use crate::settings::Settings;
 use crate::spool::{PushRecord, Spool};
 
@@ -369,8 +372,13 @@ impl Run<'_> {
             log.say(Message::Warning(problem.text));
         }
 
-        let held_too = self.config.mode == Mode::Retry;
-        let sent = send::send_spool(spool, deliveries, settings, deadline, held_too, log);
+        let proxies = Proxies::new(settings, self.env);
+        let how = Sending {
+            deadline,
+            held_too: self.config.mode == Mode::Retry,
+            proxies: &proxies,
+        };
+        let sent = send::send_spool(spool, deliveries, settings, &how, log);
         self.report.delivered += sent.delivered;
         self.report.failed += sent.failed_webhooks;
         Ok((sent.delivered, sent.waiting))

@@ -14,6 +14,12 @@ use rbg_notify::messages::{Log, Message};
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let env = Env::from_process();
+    // The HTTP client would read these itself, with no regard for no_proxy;
+    // proxy.rs decides from the copy in `env` instead. Nothing else runs
+    // yet, so changing the environment races with no one.
+    for name in rbg_notify::proxy::VARIABLES {
+        std::env::remove_var(name);
+    }
     let config = match cli::parse(&argv, &env) {
         Ok(config) => config,
         Err(Early::Print(text)) => {

@@ -12,6 +12,7 @@ use crate::config::{self, Config, Env};
 use crate::deliver::{self, Outcome};
 use crate::error::Error;
 use crate::messages::{Log, Message};
+use crate::proxy::Proxies;
 use crate::repo::Repo;
 use crate::settings::{Event, Settings, Webhook};
 use crate::{naming, spool, wire, Report};
@@ -50,9 +51,12 @@ pub fn ping(
         "repository": name,
     }))
     .map_err(Error::Payload)?;
+    let proxies = Proxies::new(&settings, env);
     for webhook in webhooks {
         let id = format!("ping-{}", spool::new_id());
-        let attempt = deliver::deliver(webhook, wire::EVENT_PING, &body, &id, webhook.timeout);
+        let proxy = proxies.for_url(&webhook.url);
+        let timeout = webhook.timeout;
+        let attempt = deliver::deliver(webhook, wire::EVENT_PING, &body, &id, timeout, proxy);
         match attempt.outcome {
             Outcome::Delivered { status } => {
                 report.delivered += 1;

@@ -21,6 +21,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use crate::deliver::{self, Failure, Outcome};
 use crate::messages::{Log, Message};
 use crate::payload;
+use crate::proxy::Proxies;
 use crate::settings::{Settings, Webhook};
 use crate::spool::{Header, Spool, Spooled};
 
@@ -56,6 +57,17 @@ const BACKOFF: [Duration; ATTEMPTS - 1] = [Duration::from_millis(250), Duration:
 /// timeout in whole seconds.
 const MIN_ATTEMPT: Duration = Duration::from_secs(1);
 
+/// Says how a run sends.
+#[derive(Debug)]
+pub struct Sending<'a> {
+    /// Gives the end of the run's time budget.
+    pub deadline: Instant,
+    /// Says deliveries on hold are sent too (for `--retry`).
+    pub held_too: bool,
+    /// Chooses the proxy of each webhook.
+    pub proxies: &'a Proxies,
+}
+
 /// Tells how sending the spool went.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sent {
@@ -84,17 +96,16 @@ struct Queue {
     elapsed: Duration,
 }
 
-/// Sends `deliveries` (read from `spool`, in order) to their webhooks
-/// until `deadline`, removing each from the spool once answered 2xx.
-/// Deliveries on hold are sent only when `held_too` (for `--retry`).
+/// Sends `deliveries` (read from `spool`, in order) to their webhooks as
+/// `how` says, removing each from the spool once answered 2xx.
 pub fn send_spool(
     spool: &Spool,
     deliveries: Vec<Spooled>,
     settings: &Settings,
-    deadline: Instant,
-    held_too: bool,
+    how: &Sending,
     log: &mut Log,
 ) -> Sent {
+    let held_too = how.held_too;
     let mut queues: Vec<Queue> = Vec::new();
     for delivery in deliveries {
         match queues
@@ -125,7 +136,7 @@ pub fn send_spool(
             let Some(webhook) = settings.webhooks.iter().find(|w| w.id == queue.webhook) else {
                 continue;
             };
-            send_queue(spool, queue, webhook, deadline, round, log);
+            send_queue(spool, queue, webhook, how, round, log);
         }
     }
 
@@ -161,10 +172,11 @@ fn send_queue(
     spool: &Spool,
     queue: &mut Queue,
     webhook: &Webhook,
-    deadline: Instant,
+    how: &Sending,
     round: usize,
     log: &mut Log,
 ) {
+    let (deadline, proxies) = (how.deadline, how.proxies);
     queue.retry = false;
     while let Some(delivery) = queue.items.pop_front() {
         queue.held = false;
@@ -182,7 +194,9 @@ fn send_queue(
 
         let header = &delivery.header;
         let timeout = webhook.timeout.min(left);
-        let attempt = deliver::deliver(webhook, &header.event, &delivery.body, &header.id, timeout);
+        let proxy = proxies.for_url(&webhook.url);
+        let body = &delivery.body;
+        let attempt = deliver::deliver(webhook, &header.event, body, &header.id, timeout, proxy);
         queue.elapsed += attempt.elapsed;
         let failure = match attempt.outcome {
             Outcome::Delivered { status } => {

@@ -126,6 +126,9 @@ pub struct Settings {
     pub spool_dir: Option<PathBuf>,
     /// Bounds the time a run spends delivering.
     pub budget: Duration,
+    /// Names the HTTP proxy deliveries go through, overriding the
+    /// environment's `https_proxy`/`http_proxy`.
+    pub proxy: Option<String>,
 }
 
 impl Settings {
@@ -192,6 +195,9 @@ impl Settings {
             settings.spool_dir = Some(base.join(dir));
         }
         settings.budget = top.seconds("budget", DEFAULT_BUDGET).map_err(fail)?;
+        if root.contains_key("proxy") {
+            settings.proxy = Some(top.proxy("proxy").map_err(fail)?);
+        }
         Ok(settings)
     }
 
@@ -204,6 +210,7 @@ impl Settings {
             repositories: Vec::new(),
             spool_dir: None,
             budget: DEFAULT_BUDGET,
+            proxy: None,
         }
     }
 

@@ -1070,3 +1070,34 @@ fn branch_name_that_is_not_utf8_is_still_delivered() {
     );
     assert_only_delivered(&output, "1 commit");
 }
+
+#[test]
+fn deliveries_go_through_the_configured_or_environment_proxy() {
+    let receiver = Receiver::ok();
+    let proxy = crate::util::ConnectProxy::start();
+    let env = hooked_with(json!({ "webhooks": [rb(&receiver)], "proxy": proxy.url() }));
+    env.commit("via the settings file's proxy");
+    push(&env, &["origin", "main"]);
+    assert_eq!(proxy.targets(), [receiver.addr().to_string()]);
+    assert_eq!(commits(&receiver).len(), 1);
+    assert!(receiver.requests()[0].verify_signature(SECRET));
+
+    // The environment's http_proxy, as curl reads it, unless no_proxy
+    // names the host.
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("via http_proxy");
+    let proxy_url = proxy.url();
+    let output = env.push(&["origin", "main"], &[("http_proxy", proxy_url.as_str())]);
+    assert_success(&output);
+    assert_eq!(proxy.targets().len(), 2);
+    assert_eq!(commits(&receiver).len(), 2);
+
+    env.commit("around the proxy");
+    let bypass = [
+        ("http_proxy", proxy_url.as_str()),
+        ("no_proxy", "localhost,127.0.0.1"),
+    ];
+    assert_success(&env.push(&["origin", "main"], &bypass));
+    assert_eq!(proxy.targets().len(), 2, "no_proxy was not honoured");
+    assert_eq!(commits(&receiver).len(), 3);
+}

@@ -12,11 +12,13 @@
 mod command;
 mod git;
 mod hg;
+mod proxy;
 mod receiver;
 mod request;
 
 pub use command::*;
 pub use git::*;
 pub use hg::*;
+pub use proxy::*;
 pub use receiver::*;
 pub use request::*;
