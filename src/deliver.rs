@@ -9,6 +9,7 @@
 //! follows it turns the POST into a GET that loses the body.
 
 use std::io::{self, Read};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::settings::Webhook;
@@ -153,9 +154,14 @@ pub fn deliver(
         }
     }
 
-    let outcome = match request.send_lazy() {
-        Ok(answer) => judge(webhook, answer),
-        Err(error) => Outcome::Failed(transport_failure(error, timeout)),
+    // The HTTP client unwraps a few writes of its own (its proxy handshake
+    // among them); a panic there must cost this delivery, which waits in
+    // the spool, not the run.
+    let sent = panic::catch_unwind(AssertUnwindSafe(|| request.send_lazy()));
+    let outcome = match sent {
+        Ok(Ok(answer)) => judge(webhook, answer),
+        Ok(Err(error)) => Outcome::Failed(transport_failure(error, timeout)),
+        Err(_) => Outcome::Failed(Failure::Transport("the HTTP client failed".to_string())),
     };
     Attempt {
         outcome,

@@ -32,6 +32,12 @@ fn main() -> ExitCode {
         }
     };
 
+    // A panic, should one happen, is one line to the pusher like every
+    // other message, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let text = format!("internal error: {info}").replace('\n', " ");
+        Log::stderr(Verbosity::Quiet).say(Message::Error(&Error::Usage(text)));
+    }));
     let mut log = Log::stderr(config.verbosity);
     // SAFETY: nothing has started a thread yet.
     if let Err(e) = unsafe { rbg_notify::git::tune_libgit2() } {
