@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::naming::{self, NameSource, Named};
 use crate::repo::Repo;
 use crate::settings::{Event, Settings, Webhook};
-use crate::{wire, Report};
+use crate::Report;
 
 /// Gives the shortest secret not warned about. Review Board's secrets are
 /// 36-character UUIDs; RFC 2104 asks for keys at least as long as the hash
@@ -42,7 +42,7 @@ pub fn check(
 
     let own = repo.settings_path(env)?;
     let (path, source) = config::locate_settings(config, env, own)
-        .ok_or_else(|| config::settings_not_found(wire::GIT_KEY_CONFIG, env))?;
+        .ok_or_else(|| config::settings_not_found(repo.settings_key(), env))?;
     lines.push(format!("settings file: {} (from {source})", path.display()));
     let settings = Settings::load(&path)?;
     if settings.webhooks_path != settings.path {

@@ -145,7 +145,7 @@ pub fn settings_path(
 ) -> Option<(PathBuf, &'static str)> {
     let value = settings.config.as_deref()?;
     let path = resolve_setting_path(value, repo.root(), env);
-    Some((path, wire::GIT_KEY_CONFIG))
+    Some((path, wire::HG_KEY_CONFIG))
 }
 
 /// Returns the repository name: `[rbgateway] repository` if set, else the

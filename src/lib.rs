@@ -292,7 +292,7 @@ impl Run<'_> {
 
     /// Builds the error for a run that found no settings file.
     fn not_found(&self) -> Error {
-        config::settings_not_found(crate::wire::GIT_KEY_CONFIG, self.env)
+        config::settings_not_found(self.repo.settings_key(), self.env)
     }
 
     /// Returns the folder of the repository's spool: `spool_dir/<name>`

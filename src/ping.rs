@@ -28,7 +28,7 @@ pub fn ping(
 ) -> Result<Report, Error> {
     let own = repo.settings_path(env)?;
     let (path, source) = config::locate_settings(config, env, own)
-        .ok_or_else(|| config::settings_not_found(wire::GIT_KEY_CONFIG, env))?;
+        .ok_or_else(|| config::settings_not_found(repo.settings_key(), env))?;
     log.say(Message::Settings {
         path: &path,
         source: &source,

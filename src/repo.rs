@@ -73,6 +73,14 @@ impl Repo {
         }
     }
 
+    /// Names the repository setting that can name the settings file.
+    pub fn settings_key(&self) -> &'static str {
+        match self {
+            Repo::Git(_) => wire::GIT_KEY_CONFIG,
+            Repo::Hg(..) => wire::HG_KEY_CONFIG,
+        }
+    }
+
     /// Returns the repository's own folder (`.git`, the bare repository, or
     /// `.hg`), which holds the default spool.
     pub fn folder(&self) -> PathBuf {

@@ -66,6 +66,9 @@ pub const HG_TIP: &str = "tip";
 /// Names the environment variable that moves the default settings file.
 pub const ENV_DEFAULT_CONFIG: &str = "RBG_NOTIFY_DEFAULT_CONFIG";
 
+/// Names the hgrc setting for the configuration file, as messages show it.
+pub const HG_KEY_CONFIG: &str = "[rbgateway] config";
+
 /// Gives the configuration file used when nothing else names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/rbg-notify/config.json";
 

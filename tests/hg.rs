@@ -549,3 +549,26 @@ fn next_push_sends_what_waits_before_its_own() {
     assert_pusher_saw_delivery(&output, "2 commits in 2 payloads");
     assert_eq!(spooled_files(&server_spool(&env)), Vec::<String>::new());
 }
+
+/// Found by a first-time administrator: in a Mercurial repository the
+/// settings file's source was named with git's key.
+#[test]
+fn settings_source_is_named_as_the_hgrc_names_it() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("one");
+    push(&env, &[]);
+
+    let output = env.run_binary(&["--check"], &[], env.server());
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(report.contains("(from [rbgateway] config)"), "{report}");
+
+    let bare = HgEnv::new();
+    bare.commit("one");
+    let output = bare.run_binary(&["--range", "0:0"], &[], bare.work());
+    let said = crate::util::stderr(&output);
+    assert!(
+        said.contains("looked at --config, RBG_NOTIFY_CONFIG, [rbgateway] config, "),
+        "{said}"
+    );
+}
