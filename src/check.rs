@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::config::{self, Config, Env};
 use crate::error::Error;
 use crate::naming::{self, NameSource, Named};
+use crate::proxy::Proxies;
 use crate::repo::Repo;
 use crate::settings::{Event, Settings, Webhook};
 use crate::Report;
@@ -60,12 +61,15 @@ pub fn check(
     lines.extend(gateway_note(repo, &settings, &named));
 
     let mut matching = 0;
+    let proxies = Proxies::new(&settings, env);
     for webhook in &settings.webhooks {
         let verdict = verdict(webhook, &named.name);
+        let mut line = format!("webhook \"{}\": {verdict}", webhook.id);
         if verdict == "matches" {
             matching += 1;
+            line.push_str(&details(webhook, &proxies));
         }
-        lines.push(format!("webhook \"{}\": {verdict}", webhook.id));
+        lines.push(line);
     }
     lines.extend(warnings(&settings));
     lines.push(summary(matching, settings.webhooks.len(), &named.name));
@@ -109,6 +113,19 @@ fn verdict(webhook: &Webhook, name: &str) -> String {
         );
     }
     "matches".to_string()
+}
+
+/// Describes what narrows or routes a matching webhook's deliveries: its
+/// branch filter and its proxy.
+fn details(webhook: &Webhook, proxies: &Proxies) -> String {
+    let mut text = String::new();
+    if let Some(patterns) = &webhook.branches {
+        text.push_str(&format!(", branches {}", patterns.join(" ")));
+    }
+    if let Some(proxy) = proxies.for_url(&webhook.url) {
+        text.push_str(&format!(", through proxy {proxy}"));
+    }
+    text
 }
 
 /// Explains a name that did not come from rb-gateway's `repositories` list
@@ -186,6 +203,22 @@ mod tests {
         );
         let settings = Settings::parse(Path::new("c.json"), text.as_bytes()).unwrap();
         settings.webhooks[0].clone()
+    }
+
+    #[test]
+    fn shows_the_branch_filter_and_proxy_of_a_match() {
+        let mut hook = webhook(true);
+        let mut settings = Settings::parse(Path::new("c.json"), b"[]").unwrap();
+        assert_eq!(
+            details(&hook, &Proxies::new(&settings, &Env::default())),
+            ""
+        );
+        hook.branches = Some(vec!["main".into(), "release/*".into()]);
+        settings.proxy = Some("http://squid:3128/".into());
+        assert_eq!(
+            details(&hook, &Proxies::new(&settings, &Env::default())),
+            ", branches main release/*, through proxy http://squid:3128"
+        );
     }
 
     #[test]

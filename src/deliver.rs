@@ -67,6 +67,9 @@ pub enum Failure {
     Timeout(Duration),
     /// Could not connect, send or read.
     Transport(String),
+    /// Cannot be attempted as configured (a proxy that is not a proxy URL);
+    /// trying again without a fix cannot help.
+    Setup(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -99,7 +102,7 @@ impl std::fmt::Display for Failure {
                 f.write_str(")")
             }
             Failure::Timeout(limit) => write!(f, "no answer within {} s", limit.as_secs()),
-            Failure::Transport(text) => f.write_str(text),
+            Failure::Transport(text) | Failure::Setup(text) => f.write_str(text),
         }
     }
 }
@@ -144,8 +147,7 @@ pub fn deliver(
         match minreq::Proxy::new(proxy) {
             Ok(proxy) => request = request.with_proxy(proxy),
             Err(_) => {
-                let failure =
-                    Failure::Transport(format!("proxy \"{proxy}\" is not http://HOST:PORT"));
+                let failure = Failure::Setup(format!("proxy \"{proxy}\" is not http://HOST:PORT"));
                 return Attempt {
                     outcome: Outcome::Failed(failure),
                     elapsed: started.elapsed(),
@@ -160,7 +162,7 @@ pub fn deliver(
     let sent = panic::catch_unwind(AssertUnwindSafe(|| request.send_lazy()));
     let outcome = match sent {
         Ok(Ok(answer)) => judge(webhook, answer),
-        Ok(Err(error)) => Outcome::Failed(transport_failure(error, timeout)),
+        Ok(Err(error)) => Outcome::Failed(through(proxy, transport_failure(error, timeout))),
         Err(_) => Outcome::Failed(Failure::Transport("the HTTP client failed".to_string())),
     };
     Attempt {
@@ -232,6 +234,15 @@ fn quote_body(bytes: &[u8]) -> String {
 /// Describes a failure to connect, send or read.
 fn transport_failure(error: minreq::Error, limit: Duration) -> Failure {
     match error {
+        // minreq calls every answer but 200 to CONNECT "malformed" proxy
+        // information; it is the proxy refusing the tunnel (squid, by
+        // default, to any port but 443).
+        minreq::Error::BadProxy | minreq::Error::ProxyConnect => {
+            Failure::Transport("the proxy refused to open a tunnel (CONNECT) to the webhook".into())
+        }
+        minreq::Error::InvalidProxyCreds => {
+            Failure::Transport("the proxy refused its credentials (HTTP 401/407)".into())
+        }
         minreq::Error::IoError(e)
             if matches!(
                 e.kind(),
@@ -242,6 +253,17 @@ fn transport_failure(error: minreq::Error, limit: Duration) -> Failure {
         }
         minreq::Error::IoError(e) => Failure::Transport(crate::error::io_text(&e)),
         other => Failure::Transport(other.to_string()),
+    }
+}
+
+/// Names the proxy in a failure to connect, send or read through it, so
+/// the administrator looks at the proxy rather than the receiver.
+fn through(proxy: Option<&str>, failure: Failure) -> Failure {
+    match (proxy, failure) {
+        (Some(proxy), Failure::Transport(text)) => {
+            Failure::Transport(format!("through proxy {proxy}: {text}"))
+        }
+        (_, failure) => failure,
     }
 }
 

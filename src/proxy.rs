@@ -33,10 +33,13 @@ pub struct Proxies {
 impl Proxies {
     /// Reads the choices from the settings file and the environment.
     pub fn new(settings: &Settings, env: &Env) -> Proxies {
-        let var = |names: &[&str]| names.iter().find_map(|n| env.text(n)).map(str::to_string);
+        // `http://proxy:3128/` is how many write it; the client wants no
+        // path, so the slash goes.
+        let tidy = |url: &str| url.trim_end_matches('/').to_string();
+        let var = |names: &[&str]| names.iter().find_map(|n| env.text(n)).map(tidy);
         let all = var(&["all_proxy", "ALL_PROXY"]);
         Proxies {
-            configured: settings.proxy.clone(),
+            configured: settings.proxy.as_deref().map(tidy),
             https: var(&["https_proxy", "HTTPS_PROXY"]).or_else(|| all.clone()),
             http: var(&["http_proxy"]).or(all),
             no_proxy: var(&["no_proxy", "NO_PROXY"])
@@ -65,7 +68,13 @@ impl Proxies {
 
     /// Returns whether `no_proxy` lists the host or a domain it is in.
     fn bypassed(&self, host: &str) -> bool {
+        // An address matches only itself; a name also matches the names of
+        // a domain it ends, as `.internal` or `internal` takes `rb.internal`.
+        let address = host.parse::<std::net::IpAddr>().is_ok();
         self.no_proxy.iter().any(|entry| {
+            if address {
+                return entry == "*" || entry == host;
+            }
             entry == "*"
                 || host == entry
                 || host
@@ -137,6 +146,13 @@ mod tests {
         assert_eq!(p.for_url("https://internal/"), None);
         assert_eq!(p.for_url("http://10.0.0.7/"), None);
         assert_eq!(p.for_url("https://notinternal/"), Some("http://c:8080"));
+        let slash = proxies(Some("http://c:8080/"), &[]);
+        assert_eq!(slash.for_url("https://rb/"), Some("http://c:8080"));
+        let suffix = proxies(
+            None,
+            &[("https_proxy", "http://s:1/"), ("no_proxy", ".0.0.1")],
+        );
+        assert_eq!(suffix.for_url("https://127.0.0.1/"), Some("http://s:1"));
         let everything = proxies(None, &[("https_proxy", "http://s:1"), ("NO_PROXY", "*")]);
         assert_eq!(everything.for_url("https://rb/"), None);
     }

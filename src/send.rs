@@ -259,7 +259,7 @@ fn retryable(failure: &Failure) -> bool {
     match failure {
         Failure::Timeout(_) | Failure::Transport(_) => true,
         Failure::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-        Failure::Redirect { .. } => false,
+        Failure::Redirect { .. } | Failure::Setup(_) => false,
     }
 }
 

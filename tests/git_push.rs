@@ -1075,7 +1075,9 @@ fn branch_name_that_is_not_utf8_is_still_delivered() {
 fn deliveries_go_through_the_configured_or_environment_proxy() {
     let receiver = Receiver::ok();
     let proxy = crate::util::ConnectProxy::start();
-    let env = hooked_with(json!({ "webhooks": [rb(&receiver)], "proxy": proxy.url() }));
+    // Written with a trailing slash, as proxies often are.
+    let with_slash = format!("{}/", proxy.url());
+    let env = hooked_with(json!({ "webhooks": [rb(&receiver)], "proxy": with_slash }));
     env.commit("via the settings file's proxy");
     push(&env, &["origin", "main"]);
     assert_eq!(proxy.targets(), [receiver.addr().to_string()]);
@@ -1100,4 +1102,24 @@ fn deliveries_go_through_the_configured_or_environment_proxy() {
     assert_success(&env.push(&["origin", "main"], &bypass));
     assert_eq!(proxy.targets().len(), 2, "no_proxy was not honoured");
     assert_eq!(commits(&receiver).len(), 3);
+}
+
+#[test]
+fn dead_proxy_is_named_in_the_failure() {
+    let receiver = Receiver::ok();
+    let dead = dead_url();
+    let proxy = dead.trim_end_matches(HOOK_PATH).to_string();
+    let settings = json!({ "webhooks": [rb(&receiver)], "proxy": proxy, "budget": 2 });
+    let env = hooked_with(settings);
+    env.commit("one");
+
+    let output = push(&env, &["origin", "main"]);
+
+    assert_eq!(receiver.requests().len(), 0);
+    let reason = format!("through proxy {proxy}: connection refused");
+    let seen = remote_lines(&output);
+    assert_eq!(
+        seen.last().unwrap(),
+        &kept("rb", "1 commit", &reason, &spool_dir(env.bare()))
+    );
 }
