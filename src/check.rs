@@ -15,7 +15,7 @@ use crate::config::{self, Config, Env};
 use crate::error::Error;
 use crate::naming::{self, NameSource, Named};
 use crate::proxy::Proxies;
-use crate::repo::Repo;
+use crate::repo::{Loaded, Repo};
 use crate::settings::{Event, Settings, Webhook};
 use crate::Report;
 
@@ -31,6 +31,7 @@ pub fn check(
     repo: &Repo,
     config: &Config,
     env: &Env,
+    loaded: Option<Loaded>,
     stdout: &mut dyn Write,
 ) -> Result<Report, Error> {
     let mut lines = Vec::new();
@@ -41,11 +42,12 @@ pub fn check(
     let folder = naming::folders(repo).into_iter().next().unwrap_or_default();
     lines.push(format!("repository: {} ({kind})", folder.display()));
 
-    let own = repo.settings_path(env)?;
-    let (path, source) = config::locate_settings(config, env, own)
-        .ok_or_else(|| config::settings_not_found(repo.settings_key(), env))?;
+    let Loaded {
+        path,
+        source,
+        settings,
+    } = loaded.ok_or_else(|| config::settings_not_found(repo.settings_key(), env))?;
     lines.push(format!("settings file: {} (from {source})", path.display()));
-    let settings = Settings::load(&path)?;
     if settings.webhooks_path != settings.path {
         lines.push(format!(
             "webhooks file: {} (from the settings file's webhookStorePath)",

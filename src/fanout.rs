@@ -94,6 +94,7 @@ pub fn spool_commits(
         return say_unwanted(source, repo, repository, log, problems);
     }
     let mut n = 0;
+    let folder = repo.folder();
     for (index, webhook) in webhooks.into_iter().enumerate() {
         let found = source.found(repo, Some(webhook), log, problems)?;
         let mut write = |payload: Payload| {
@@ -105,7 +106,7 @@ pub fn spool_commits(
                 repository: repository.to_string(),
                 commits: payload.commits,
                 bytes: payload.body.len(),
-                path: Some(repo.folder()),
+                path: Some(folder.clone()),
             };
             n += 1;
             spool.write_delivery(&header, &payload.body).map(drop)

@@ -47,7 +47,7 @@ use crate::exit::ExitStatus;
 use crate::fanout::{dry_run, spool_commits, Source};
 use crate::messages::{Log, Message};
 use crate::proxy::Proxies;
-use crate::repo::{Found, Repo};
+use crate::repo::{Found, Loaded, Repo};
 use crate::send::Sending;
 use crate::settings::Settings;
 use crate::spool::{PushRecord, Spool};
@@ -87,6 +87,8 @@ struct Run<'a> {
     report: Report,
     /// Names a configured spool folder found unwritable in this run.
     broken_spool: Option<PathBuf>,
+    /// Holds the settings file as read at the start, until a mode takes it.
+    loaded: Result<Option<Loaded>, Error>,
 }
 
 /// Runs rbg-notify: reads the push or range `config` describes, records it,
@@ -101,7 +103,11 @@ pub fn run(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let repo = Repo::open(&config.mode, env)?;
-    let name = repo.name(config, env)?;
+    // Read once: naming may need it (rb-gateway's repository list), and so
+    // does every mode. An error waits for the mode that needs the file.
+    let loaded = repo.load_settings(config, env);
+    let settings = loaded.as_ref().ok().and_then(Option::as_ref);
+    let name = naming::resolve(&repo, config, settings.map(|l| &l.settings))?.name;
     log.say(Message::Repository { name: &name });
     let mut run = Run {
         config,
@@ -111,6 +117,7 @@ pub fn run(
         started,
         report: Report::default(),
         broken_spool: None,
+        loaded,
     };
 
     match &config.mode {
@@ -119,9 +126,13 @@ pub fn run(
             run.replay(found, log, stdout)?;
         }
         Mode::Retry => run.retry(log)?,
-        Mode::Check => run.report = check::check(&run.repo, config, env, stdout)?,
+        Mode::Check => {
+            let loaded = run.take_settings()?;
+            run.report = check::check(&run.repo, config, env, loaded, stdout)?;
+        }
         Mode::Ping { webhook } => {
-            run.report = ping::ping(&run.repo, config, env, webhook.as_deref(), log)?;
+            let loaded = run.take_settings()?;
+            run.report = ping::ping(&run.repo, config, env, loaded, webhook.as_deref(), log)?;
         }
         Mode::PostReceive | Mode::Changegroup => run.hook(stdin, log, stdout)?,
     }
@@ -278,16 +289,20 @@ impl Run<'_> {
     }
 
     /// Loads the settings file, or `None` when there is none to find.
-    fn settings(&self, log: &mut Log) -> Result<Option<Settings>, Error> {
-        let own = self.repo.settings_path(self.env)?;
-        let Some((path, source)) = config::locate_settings(self.config, self.env, own) else {
+    fn settings(&mut self, log: &mut Log) -> Result<Option<Settings>, Error> {
+        let Some(loaded) = self.take_settings()? else {
             return Ok(None);
         };
         log.say(Message::Settings {
-            path: &path,
-            source: &source,
+            path: &loaded.path,
+            source: &loaded.source,
         });
-        Settings::load(&path).map(Some)
+        Ok(Some(loaded.settings))
+    }
+
+    /// Takes the settings file read at the start; each mode takes it once.
+    fn take_settings(&mut self) -> Result<Option<Loaded>, Error> {
+        std::mem::replace(&mut self.loaded, Ok(None))
     }
 
     /// Builds the error for a run that found no settings file.

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{self, Config, Env};
+use crate::config::Config;
 use crate::error::Error;
 use crate::repo::Repo;
 use crate::settings::Settings;
@@ -59,19 +59,6 @@ impl fmt::Display for NameSource {
             }
         }
     }
-}
-
-/// Names the repository for a run, loading the settings file (quietly: a
-/// run reports its own problems with it later) only when the flag and the
-/// repository's own setting leave the name open.
-pub fn name(repo: &Repo, config: &Config, env: &Env) -> Result<String, Error> {
-    if let Some(named) = explicit(repo, config)? {
-        return Ok(named.name);
-    }
-    let own = repo.settings_path(env)?;
-    let settings =
-        config::locate_settings(config, env, own).and_then(|(path, _)| Settings::load(&path).ok());
-    resolve(repo, config, settings.as_ref()).map(|n| n.name)
 }
 
 /// Names the repository, with the reason, in the order of precedence the

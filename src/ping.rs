@@ -13,7 +13,7 @@ use crate::deliver::{self, Outcome};
 use crate::error::Error;
 use crate::messages::{Log, Message};
 use crate::proxy::Proxies;
-use crate::repo::Repo;
+use crate::repo::{Loaded, Repo};
 use crate::settings::{Event, Settings, Webhook};
 use crate::{naming, spool, wire, Report};
 
@@ -23,17 +23,19 @@ pub fn ping(
     repo: &Repo,
     config: &Config,
     env: &Env,
+    loaded: Option<Loaded>,
     only: Option<&str>,
     log: &mut Log,
 ) -> Result<Report, Error> {
-    let own = repo.settings_path(env)?;
-    let (path, source) = config::locate_settings(config, env, own)
-        .ok_or_else(|| config::settings_not_found(repo.settings_key(), env))?;
+    let Loaded {
+        path,
+        source,
+        settings,
+    } = loaded.ok_or_else(|| config::settings_not_found(repo.settings_key(), env))?;
     log.say(Message::Settings {
         path: &path,
         source: &source,
     });
-    let settings = Settings::load(&path)?;
     let name = naming::resolve(repo, config, Some(&settings))?.name;
     let webhooks = chosen(&settings, &name, only)?;
 

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use crate::config::{Config, Env, Mode};
+use crate::config::{self, Config, Env, Mode, Source};
 use crate::error::Error;
 use crate::messages::{Log, Message};
 use crate::payload::Commit;
 use crate::refs::{self, Range, RefUpdate};
-use crate::settings::Webhook;
+use crate::settings::{Settings, Webhook};
 use crate::spool::Pushed;
 use crate::{git, hg, walk, wire};
 
@@ -26,6 +26,17 @@ pub enum Repo {
     Git(Repository),
     /// Holds a Mercurial repository and its `[rbgateway]` settings.
     Hg(hg::Repo, hg::Settings),
+}
+
+/// Holds the settings file a run found and read, and how it was found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Names the file.
+    pub path: PathBuf,
+    /// Tells how it was found.
+    pub source: Source,
+    /// Holds what it says.
+    pub settings: Settings,
 }
 
 /// Holds what reading a push found, before anything is walked.
@@ -57,11 +68,19 @@ impl Repo {
         git::open(env).map(Repo::Git)
     }
 
-    /// Returns the repository name: `--repository`, the repository's own
-    /// setting, rb-gateway's name for its path, or its folder's name
-    /// (`naming.rs`).
-    pub fn name(&self, config: &Config, env: &Env) -> Result<String, Error> {
-        crate::naming::name(self, config, env)
+    /// Finds and reads the settings file (`config.rs` says where it is
+    /// looked for); `None` when there is none to find.
+    pub fn load_settings(&self, config: &Config, env: &Env) -> Result<Option<Loaded>, Error> {
+        let own = self.settings_path(env)?;
+        let Some((path, source)) = config::locate_settings(config, env, own) else {
+            return Ok(None);
+        };
+        let settings = Settings::load(&path)?;
+        Ok(Some(Loaded {
+            path,
+            source,
+            settings,
+        }))
     }
 
     /// Returns the settings file the repository's own setting names, and

@@ -658,26 +658,26 @@ mod properties {
     /// Builds JSON values shaped like settings files: objects whose keys are
     /// mostly the ones we read, holding values of every type.
     fn json_value() -> impl Strategy<Value = Value> {
-        let keys = proptest::sample::select(vec![
+        // The keys a webhook may have, and those of the top level and of
+        // rb-gateway's files, plus one nobody reads.
+        let others = [
             "webhooks",
-            "id",
-            "url",
-            "secret",
-            "enabled",
-            "events",
-            "repositories",
-            "repos",
-            "timeout",
-            "max_commits",
-            "branches",
             "budget",
             "spool_dir",
+            "proxy",
             "webhookStorePath",
             "name",
             "path",
             "push",
             "x",
-        ]);
+        ];
+        let keys = proptest::sample::select(
+            WEBHOOK_KEYS
+                .iter()
+                .chain(&others)
+                .copied()
+                .collect::<Vec<_>>(),
+        );
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
