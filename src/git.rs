@@ -111,15 +111,6 @@ pub fn settings_path(
     }))
 }
 
-/// Returns the repository name: `rbgateway.repository` if set, else the
-/// folder's name without a trailing `.git` (`/srv/repo1.git` is `repo1`).
-pub fn repository_name(repo: &Repository) -> Result<String, Error> {
-    match name_setting(repo)? {
-        Some(name) => Ok(name),
-        None => folder_name(repo),
-    }
-}
-
 /// Returns the name `rbgateway.repository` sets, if any.
 pub fn name_setting(repo: &Repository) -> Result<Option<String>, Error> {
     setting(repo, wire::GIT_KEY_REPOSITORY)

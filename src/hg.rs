@@ -148,15 +148,6 @@ pub fn settings_path(
     Some((path, wire::HG_KEY_CONFIG))
 }
 
-/// Returns the repository name: `[rbgateway] repository` if set, else the
-/// name of the repository root folder.
-pub fn repository_name(repo: &Repo, settings: &Settings) -> Result<String, Error> {
-    match &settings.repository {
-        Some(name) => Ok(name.clone()),
-        None => folder_name(repo),
-    }
-}
-
 /// Returns the name of the repository root folder.
 pub fn folder_name(repo: &Repo) -> Result<String, Error> {
     let folder = repo
