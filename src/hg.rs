@@ -119,6 +119,24 @@ impl Repo {
         }
     }
 
+    /// Returns the tip's revision number and node: -1 and the null node
+    /// for an empty repository.
+    pub fn tip(&self) -> Result<(i64, String), Error> {
+        #[derive(Deserialize)]
+        struct Tip {
+            rev: Option<i64>,
+            node: String,
+        }
+        let args = ["log", "--hidden", "-T", "json", "--rev=tip"];
+        let stdout = run_ok(&self.program, Some(&self.root), &args)?;
+        let tips: Vec<Tip> = serde_json::from_slice(&stdout)
+            .map_err(|e| hg_error(&self.program, &args, &unparsable(&e)))?;
+        match tips.into_iter().next() {
+            Some(tip) => Ok((tip.rev.unwrap_or(-1), tip.node)),
+            None => Err(hg_error(&self.program, &args, "listed no changeset")),
+        }
+    }
+
     /// Describes the changesets of `revset`, in the order `hg log` lists
     /// them, on `branch` when given, else on each changeset's own branch.
     pub fn commits(&self, revset: &str, branch: Option<&str>) -> Result<Vec<Commit>, Error> {

@@ -21,6 +21,7 @@ pub mod fanout;
 mod fields;
 pub mod git;
 pub mod hg;
+pub mod ledger;
 pub mod messages;
 pub mod naming;
 pub mod payload;
@@ -45,12 +46,13 @@ use crate::config::{Config, Env, Mode};
 use crate::error::{chain, Error};
 use crate::exit::ExitStatus;
 use crate::fanout::{dry_run, spool_commits, Source};
+use crate::ledger::Ledger;
 use crate::messages::{Log, Message};
 use crate::proxy::Proxies;
 use crate::repo::{Found, Loaded, Repo};
 use crate::send::Sending;
 use crate::settings::Settings;
-use crate::spool::{PushRecord, Spool};
+use crate::spool::{Problem, PushRecord, Pushed, Spool};
 
 /// Tells how a run went, for the exit status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -166,13 +168,7 @@ impl Run<'_> {
         // file that cannot be read loses nothing: the push waits for it.
         let settings = settings.and_then(|s| s.ok_or_else(|| self.not_found()));
         let dir = self.spool_dir(settings.as_ref().ok());
-        let record = read.pushed.map(|push| PushRecord {
-            version: spool::FORMAT_VERSION,
-            id: spool::new_id(),
-            repository: self.name.clone(),
-            path: self.repo.folder(),
-            push,
-        });
+        let record = read.pushed.map(|push| self.push_record(push));
         let spool = self.record(&dir, record.as_ref(), log)?;
         let settings = match settings {
             Ok(settings) => settings,
@@ -187,9 +183,7 @@ impl Run<'_> {
                 return Ok(());
             }
         };
-        for spool in self.spools(&settings, log)? {
-            self.process(&spool, &settings, log)?;
-        }
+        self.work(&settings, log)?;
         Ok(())
     }
 
@@ -254,9 +248,7 @@ impl Run<'_> {
             log,
             problems,
         )?;
-        for spool in self.spools(&settings, log)? {
-            self.process(&spool, &settings, log)?;
-        }
+        self.work(&settings, log)?;
         Ok(())
     }
 
@@ -277,8 +269,7 @@ impl Run<'_> {
     /// Handles `--retry`: sends what the spool holds and says what waits.
     fn retry(&mut self, log: &mut Log) -> Result<(), Error> {
         let settings = self.settings(log)?.ok_or_else(|| self.not_found())?;
-        for spool in self.spools(&settings, log)? {
-            let (delivered, waiting) = self.process(&spool, &settings, log)?;
+        for (spool, delivered, waiting) in self.work(&settings, log)? {
             log.say(Message::Spool {
                 delivered,
                 waiting,
@@ -343,11 +334,37 @@ impl Run<'_> {
         Ok(spools)
     }
 
-    /// Holding the spool's lock, turns its recorded pushes into deliveries
-    /// and sends them. Returns the deliveries sent and left waiting.
+    /// Works through every spool of the repository: hands the push records
+    /// of the others to the last one, the spool this run delivers from,
+    /// which takes in what the repository gained since the last run. Sends
+    /// what each holds; returns each spool with the deliveries sent and
+    /// left waiting.
+    fn work(
+        &mut self,
+        settings: &Settings,
+        log: &mut Log,
+    ) -> Result<Vec<(Spool, usize, usize)>, Error> {
+        let mut spools = self.spools(settings, log)?;
+        let Some(main) = spools.pop() else {
+            return Ok(Vec::new());
+        };
+        let mut done = Vec::new();
+        for spool in spools {
+            let (sent, waiting) = self.process(&spool, Some(&main), settings, log)?;
+            done.push((spool, sent, waiting));
+        }
+        let (sent, waiting) = self.process(&main, None, settings, log)?;
+        done.push((main, sent, waiting));
+        Ok(done)
+    }
+
+    /// Holding the spool's lock, takes in what was pushed (or, with `main`,
+    /// hands the push records over to that spool) and sends the spool's
+    /// deliveries. Returns the deliveries sent and left waiting.
     fn process(
         &mut self,
         spool: &Spool,
+        main: Option<&Spool>,
         settings: &Settings,
         log: &mut Log,
     ) -> Result<(usize, usize), Error> {
@@ -363,21 +380,14 @@ impl Run<'_> {
         };
 
         let mut problems = Vec::new();
-        let mut seen = HashSet::new();
-        // Look again after each pass: a push recorded meanwhile by a run
-        // that is waiting for the lock is sent by this one.
-        loop {
-            let records = spool.push_records(&self.repo.folder(), &mut problems)?;
-            let fresh: Vec<_> = records
-                .into_iter()
-                .filter(|(_, r)| seen.insert(r.id.clone()))
-                .collect();
-            if fresh.is_empty() {
-                break;
+        match main {
+            Some(main) => {
+                for (path, record) in spool.push_records(&self.repo.folder(), &mut problems)? {
+                    main.record_push(&record)?;
+                    spool.remove(&path)?;
+                }
             }
-            for (path, record) in fresh {
-                self.expand(spool, &path, &record, settings, log)?;
-            }
+            None => self.take_in(spool, settings, deadline, log, &mut problems)?,
         }
         let deliveries = spool.deliveries(&self.name, &self.repo.folder(), &mut problems)?;
         // A file set aside or a push lost needs an administrator's look:
@@ -399,16 +409,147 @@ impl Run<'_> {
         Ok((sent.delivered, sent.waiting))
     }
 
-    /// Turns one recorded push into spooled deliveries, then removes the
-    /// record. A push that cannot be read now stays recorded.
-    fn expand(
+    /// Turns what was pushed into deliveries in `spool`: what the
+    /// repository gained since the ledger was written, which covers every
+    /// push record, or the push records alone when the ledger cannot be
+    /// kept.
+    fn take_in(
         &mut self,
         spool: &Spool,
-        path: &Path,
-        record: &PushRecord,
+        settings: &Settings,
+        deadline: Instant,
+        log: &mut Log,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Error> {
+        let folder = self.repo.folder();
+        let mut seen = HashSet::new();
+        let mut first = true;
+        // Look again after each pass: a push recorded meanwhile by a run
+        // that is waiting for the lock is taken in by this one.
+        loop {
+            let records = spool.push_records(&folder, problems)?;
+            let fresh: Vec<_> = records
+                .into_iter()
+                .filter(|(_, r)| seen.insert(r.id.clone()))
+                .collect();
+            if fresh.is_empty() && !first {
+                return Ok(());
+            }
+            first = false;
+            match self.ledger_in(&fresh, deadline, problems) {
+                Ok((ledger, _lock)) => self.expand_pending(spool, &fresh, ledger, settings, log)?,
+                Err(error) => {
+                    log.say(Message::Warning(format!(
+                        "{}; a push whose hook died before recording it is not found \
+                         until the ledger can be kept",
+                        chain(&error)
+                    )));
+                    for (path, record) in &fresh {
+                        if self.expand(spool, record, settings, log) {
+                            spool.remove(path)?;
+                        }
+                    }
+                }
+            }
+            if fresh.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes down in the ledger what the repository gained since it was
+    /// last written, as one pending push, which the push records in
+    /// `records` are part of; without a ledger yet, starts one with the
+    /// records as its pending pushes. Returns the ledger, with its lock.
+    fn ledger_in(
+        &mut self,
+        records: &[(PathBuf, PushRecord)],
+        deadline: Instant,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(Ledger, ledger::Lock), Error> {
+        let folder = self.repo.folder();
+        let Some(lock) = Ledger::lock(&folder, deadline)? else {
+            return Err(Error::Usage(format!(
+                "another rbg-notify run held {} for the whole time budget",
+                Ledger::file(&folder).display()
+            )));
+        };
+        let mut unreadable = None;
+        let ledger = Ledger::read(&folder, &mut unreadable)?;
+        if let Some(text) = unreadable {
+            problems.push(Problem {
+                text,
+                serious: true,
+            });
+        }
+        // Read after the records were listed: whatever they name is in it.
+        let now = self.repo.state()?;
+        let ledger = match ledger {
+            Some(ledger) if ledger.state == now => return Ok((ledger, lock)),
+            Some(mut ledger) => {
+                let first: Vec<&str> = records.iter().flat_map(|(_, r)| ledger::named(r)).collect();
+                if let Some(push) = ledger::changes(&ledger.state, &now, &first) {
+                    ledger.pending.push(self.push_record(push));
+                }
+                ledger.state = now;
+                ledger
+            }
+            // No ledger yet: the records are all there is to go by.
+            None => Ledger {
+                version: spool::FORMAT_VERSION,
+                path: folder,
+                state: now,
+                pending: records.iter().map(|(_, r)| r.clone()).collect(),
+            },
+        };
+        ledger.write()?;
+        Ok((ledger, lock))
+    }
+
+    /// Removes the push records the ledger now covers, turns its pending
+    /// pushes into deliveries in `spool`, and writes down which are left.
+    fn expand_pending(
+        &mut self,
+        spool: &Spool,
+        records: &[(PathBuf, PushRecord)],
+        mut ledger: Ledger,
         settings: &Settings,
         log: &mut Log,
     ) -> Result<(), Error> {
+        for (path, _) in records {
+            spool.remove(path)?;
+        }
+        if ledger.pending.is_empty() {
+            return Ok(());
+        }
+        for record in std::mem::take(&mut ledger.pending) {
+            if !self.expand(spool, &record, settings, log) {
+                ledger.pending.push(record);
+            }
+        }
+        ledger.write()
+    }
+
+    /// Makes a push record for a push found in the repository itself.
+    fn push_record(&self, push: Pushed) -> PushRecord {
+        PushRecord {
+            version: spool::FORMAT_VERSION,
+            id: spool::new_id(),
+            repository: self.name.clone(),
+            path: self.repo.folder(),
+            push,
+        }
+    }
+
+    /// Turns one push into spooled deliveries; a push that cannot be read
+    /// now is reported, and `false` says it must wait for a later run.
+    fn expand(
+        &mut self,
+        spool: &Spool,
+        record: &PushRecord,
+        settings: &Settings,
+        log: &mut Log,
+    ) -> bool {
         let mut source = Source::push(&record.push);
         let problems = &mut self.report.problems;
         let spooled = spool_commits(
@@ -421,12 +562,11 @@ impl Run<'_> {
             log,
             problems,
         );
-        // A push that cannot be read now stays recorded for a later run.
         if let Err(error) = spooled {
             log.say(Message::Error(&error));
             self.report.problems += 1;
-            return Ok(());
+            return false;
         }
-        spool.remove(path)
+        true
     }
 }

@@ -5,6 +5,7 @@
 //! The details live in `git.rs`/`walk.rs` and `hg.rs`; this file only
 //! chooses between them.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::ops;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use git2::{Oid, Repository};
 
 use crate::config::{self, Config, Env, Mode, Source};
 use crate::error::Error;
+use crate::ledger::State;
 use crate::messages::{Log, Message};
 use crate::payload::Commit;
 use crate::refs::{self, Range, RefUpdate};
@@ -146,6 +148,33 @@ impl Repo {
                     pushed: Some(pushed),
                     errors: Vec::new(),
                 })
+            }
+        }
+    }
+
+    /// Says what the repository holds now, for the ledger: git's branch
+    /// and tag tips, or Mercurial's tip.
+    pub fn state(&self) -> Result<State, Error> {
+        match self {
+            Repo::Git(repo) => {
+                let listing = || Error::git("listing the repository's refs");
+                let mut refs = BTreeMap::new();
+                for reference in repo.references().map_err(listing())? {
+                    let reference = reference.map_err(listing())?;
+                    // Named as the ref updates on stdin are: lossily, when
+                    // not UTF-8.
+                    let name = String::from_utf8_lossy(reference.name_bytes());
+                    let kept =
+                        name.starts_with(wire::BRANCH_PREFIX) || name.starts_with(wire::TAG_PREFIX);
+                    if let (true, Some(id)) = (kept, reference.target()) {
+                        refs.insert(name.into_owned(), id.to_string());
+                    }
+                }
+                Ok(State::Git { refs })
+            }
+            Repo::Hg(repo, _) => {
+                let (rev, node) = repo.tip()?;
+                Ok(State::Hg { rev, node })
             }
         }
     }

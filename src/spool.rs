@@ -164,7 +164,7 @@ pub struct Lock {
 impl Spool {
     /// Opens the spool in `dir`, creating the folder if needed.
     pub fn open(dir: &Path) -> Result<Spool, Error> {
-        fs::create_dir_all(dir).map_err(spool_error(dir, "creating the spool folder"))?;
+        fs::create_dir_all(dir).map_err(error(dir, "creating the spool folder"))?;
         Ok(Spool {
             dir: dir.to_path_buf(),
         })
@@ -178,25 +178,7 @@ impl Spool {
     /// Takes the spool's lock, waiting until `deadline` at most; `None`
     /// means another run held it all that time.
     pub fn lock(&self, deadline: Instant) -> Result<Option<Lock>, Error> {
-        let path = self.dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(spool_error(&path, "opening the spool lock"))?;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Some(Lock { _file: file })),
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                Err(TryLockError::WouldBlock) => return Ok(None),
-                Err(TryLockError::Error(e)) => {
-                    return Err(spool_error(&path, "locking the spool")(e));
-                }
-            }
-        }
+        lock_file(&self.dir.join("lock"), deadline)
     }
 
     /// Writes a push record durably.
@@ -238,11 +220,9 @@ impl Spool {
     /// Removes a push record or a delivery, durably.
     pub fn remove(&self, path: &Path) -> Result<(), Error> {
         match fs::remove_file(path) {
-            Ok(()) => {
-                sync_dir(&self.dir).map_err(spool_error(&self.dir, "syncing the spool folder"))
-            }
+            Ok(()) => sync_dir(&self.dir).map_err(error(&self.dir, "syncing the spool folder")),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(spool_error(path, "removing")(e)),
+            Err(e) => Err(error(path, "removing")(e)),
         }
     }
 
@@ -297,10 +277,10 @@ impl Spool {
     /// temporary files left by a run that died while writing them.
     fn files(&self, suffix: &str, problems: &mut Vec<Problem>) -> Result<Vec<PathBuf>, Error> {
         let entries =
-            fs::read_dir(&self.dir).map_err(spool_error(&self.dir, "reading the spool folder"))?;
+            fs::read_dir(&self.dir).map_err(error(&self.dir, "reading the spool folder"))?;
         let mut files = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(spool_error(&self.dir, "reading the spool folder"))?;
+            let entry = entry.map_err(error(&self.dir, "reading the spool folder"))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TEMP_PREFIX) && name.ends_with(suffix) {
                 files.extend(self.recover_temp(&entry.path(), &name, problems));
@@ -379,20 +359,50 @@ impl Spool {
     /// Writes `bytes` to `name` atomically and durably.
     fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
         let path = self.dir.join(name);
-        let temp = self.dir.join(format!("{TEMP_PREFIX}{name}"));
-        let result = (|| {
-            let mut file = File::create(&temp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&temp, &path)?;
-            sync_dir(&self.dir)
-        })();
-        result.map_err(|e| {
-            let _ = fs::remove_file(&temp);
-            spool_error(&path, "writing")(e)
-        })?;
+        write_atomic(&path, bytes)?;
         Ok(path)
     }
+}
+
+/// Takes an exclusive lock on the file at `path`, creating it, waiting
+/// until `deadline` at most; `None` means another run held it all that
+/// time.
+pub fn lock_file(path: &Path, deadline: Instant) -> Result<Option<Lock>, Error> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(error(path, "opening the lock"))?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(Lock { _file: file })),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => return Err(error(path, "locking")(e)),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably: to a temporary name in
+/// the same folder, synced, renamed into place, and the folder synced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!("{TEMP_PREFIX}{name}"));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        sync_dir(dir)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        error(path, "writing")(e)
+    })
 }
 
 /// Returns whether the process that is writing the push record `name`
@@ -458,7 +468,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Builds a spool error naming the file and what was being done.
-fn spool_error(path: &Path, doing: &'static str) -> impl FnOnce(io::Error) -> Error {
+pub fn error(path: &Path, doing: &'static str) -> impl FnOnce(io::Error) -> Error {
     let path = path.to_path_buf();
     move |source| Error::Spool {
         path,

@@ -572,3 +572,33 @@ fn settings_source_is_named_as_the_hgrc_names_it() {
         "{said}"
     );
 }
+
+/// Found with the ledger (issue #7): a push whose hook never ran, as when
+/// the hook process is killed at once, is still sent by the next run.
+#[test]
+fn push_whose_hook_never_ran_is_sent_by_retry_and_once_only() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    env.commit("with its hook");
+    push(&env, &[]);
+    assert_eq!(received(&receiver, 1).len(), 1);
+
+    // An empty value turns the hook off for the next push.
+    env.append_hgrc(env.server(), "[hooks]\nchangegroup.rbgateway =\n");
+    env.commit("lost one");
+    env.commit("lost two");
+    push(&env, &[]);
+    env.install_hook();
+    assert_eq!(receiver.requests().len(), 1);
+
+    let retry = env.run_binary(&["--retry"], &[], env.server());
+    assert_success(&retry);
+    let got = ids(&received(&receiver, 2));
+    assert_eq!(got, added_since(&env, 0));
+
+    // The next push sends its own changeset only.
+    env.commit("after");
+    push(&env, &[]);
+    assert_eq!(ids(&received(&receiver, 3)), added_since(&env, 0));
+    assert_eq!(spooled_files(&server_spool(&env)), Vec::<String>::new());
+}

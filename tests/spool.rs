@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use crate::git_push::{
     assert_delivered, assert_only_delivered, checked, commits, delivery_ids, expected, held,
-    hooked_with, ids, import_history, kept, push, rb, spool_dir, spooled_files, trying_again,
-    SECRET,
+    hooked, hooked_with, ids, import_history, kept, push, rb, spool_dir, spooled_files,
+    trying_again, SECRET,
 };
 use crate::util::{
     assert_success, binary, dead_url, isolate, path_str, remote_lines, run_with_timeout, stderr,
@@ -547,7 +547,8 @@ fn push_kept_inside_the_repository_is_found_after_spool_dir_is_set() {
     let inside = spool_dir(env.bare());
     assert_eq!(spooled_files(&inside).len(), 1);
 
-    // The fixed file moves the spool; the push kept inside still goes.
+    // The fixed file moves the spool; the push kept inside moves with it
+    // and goes from there.
     let shared = env.root().join("spools");
     settle(
         &env,
@@ -560,10 +561,10 @@ fn push_kept_inside_the_repository_is_found_after_spool_dir_is_set() {
     let said = lines(&output);
     assert_eq!(said.len(), 3, "{said:?}");
     assert_delivered(&said[0], "rb", "1 commit");
-    assert_eq!(said[1], spool_line(&inside, "1 delivery", "0 deliveries"));
+    assert_eq!(said[1], spool_line(&inside, "0 deliveries", "0 deliveries"));
     assert_eq!(
         said[2],
-        spool_line(&shared.join("repo1"), "0 deliveries", "0 deliveries")
+        spool_line(&shared.join("repo1"), "1 delivery", "0 deliveries")
     );
     assert_spool_empty(&inside);
 }
@@ -800,4 +801,126 @@ fn half_written_and_cut_spool_files_are_reported_and_never_sent() {
     assert_delivered(&said[3], "rb", "1 commit");
     assert_eq!(said[4], spool_line(&spool, "1 delivery", "0 deliveries"));
     assert_eq!(spooled_files(&spool), [format!("{}.broken", files[1])]);
+}
+
+/// Pushes `args` with the bare repository's hook out of the way, as when
+/// git's hook process is killed before it reads anything.
+fn push_without_hook(env: &GitEnv, args: &[&str]) {
+    let hook = env.bare().join("hooks").join("post-receive");
+    let aside = env.bare().join("hooks").join("post-receive.off");
+    fs::rename(&hook, &aside).expect("move the hook aside");
+    push(env, args);
+    fs::rename(&aside, &hook).expect("put the hook back");
+}
+
+#[test]
+fn pushes_whose_hook_never_ran_are_caught_up_by_retry_and_by_the_next_push() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    let (first, _) = push_one(&env, "first");
+
+    // Two pushes git ran no hook for: the repository still holds them.
+    let on_main = env.commit("lost on main");
+    env.tag("v1");
+    push_without_hook(&env, &["origin", "main", "v1"]);
+    env.git(&["checkout", "--quiet", "-b", "topic"]);
+    let on_topic = env.commit("lost on topic");
+    push_without_hook(&env, &["origin", "topic"]);
+
+    let output = retry(&env);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let got = commits(&receiver);
+    assert_eq!(
+        ids(&got),
+        [first.clone(), on_main.clone(), on_topic.clone()]
+    );
+    assert_eq!(got[1]["target"], json!({"branch": "main", "tags": ["v1"]}));
+    assert_eq!(got[2]["target"], json!({"branch": "topic"}));
+
+    // One more push git ran no hook for, then one it did: that hook's run
+    // sends both, each once.
+    let lost = env.commit("lost again");
+    push_without_hook(&env, &["origin", "topic"]);
+    let (own, said) = push_one_on(&env, "topic", "pushed with its hook");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_delivered(&said[0], "rb", "2 commits");
+    let got = ids(&commits(&receiver));
+    assert_eq!(got, [first, on_main, on_topic, lost, own]);
+    assert_no_id_twice(&receiver);
+    assert_spool_empty(&spool_dir(env.bare()));
+}
+
+/// Commits once on `branch`, checked out, and pushes it through the hook;
+/// returns the commit id and what the pusher saw.
+fn push_one_on(env: &GitEnv, branch: &str, message: &str) -> (String, Vec<String>) {
+    let id = env.commit(message);
+    let output = push(env, &["origin", branch]);
+    (id, remote_lines(&output))
+}
+
+#[test]
+fn hooks_killed_at_any_instant_lose_no_push_after_one_retry() {
+    // Slow answers widen the window between a request and its removal.
+    let receiver = Receiver::start(Behaviour::always(Reply::Slow {
+        status: 200,
+        body: Vec::new(),
+        delay: Duration::from_millis(1),
+    }));
+    let env = hooked(vec![rb(&receiver)]);
+    let (first, _) = push_one(&env, "first");
+    let settings = env.root().join("rbg-notify.json");
+
+    // None: git ran no hook at all. Some(ms): the hook was killed then.
+    let mut points: Vec<Option<u64>> = vec![None];
+    points.extend([0, 1, 2, 3, 5, 8, 13, 20, 40, 80].map(Some));
+    let mut pushed = vec![first];
+    for (i, kill) in points.iter().enumerate() {
+        let old = env.rev_parse("main");
+        for c in 0..[1, 4, 12][i % 3] {
+            pushed.push(env.commit(&format!("push {i} commit {c}")));
+        }
+        push_without_hook(&env, &["origin", "main"]);
+        let Some(ms) = kill else { continue };
+        let line = format!("{old} {} refs/heads/main\n", env.rev_parse("main"));
+        let mut child = hook_command(&env, &settings)
+            .spawn()
+            .expect("run the binary");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let _ = stdin.write_all(line.as_bytes());
+        drop(stdin);
+        thread::sleep(Duration::from_millis(*ms));
+        let _ = child.kill();
+        child.wait().expect("the killed run can be waited for");
+        let mut said = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_string(&mut said);
+        assert!(!said.contains("panicked"), "{kill:?}: {said}");
+    }
+
+    let output = retry(&env);
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    // Every commit arrived; one that came twice came under one id.
+    let mut first_id: HashMap<String, String> = HashMap::new();
+    for request in receiver.requests() {
+        let delivery = request.header("X-RBG-Delivery").expect("an id").to_string();
+        for id in ids(checked(&request, "repo1")["commits"].as_array().unwrap()) {
+            let first = first_id.entry(id.clone()).or_insert(delivery.clone());
+            assert_eq!(*first, delivery, "{id} sent under two ids");
+        }
+    }
+    let missing: Vec<&String> = pushed
+        .iter()
+        .filter(|id| !first_id.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} commits lost: {missing:?}",
+        missing.len(),
+        pushed.len()
+    );
+    assert_spool_empty(&spool_dir(env.bare()));
 }
