@@ -27,6 +27,11 @@
 # libraries change under a long-lived hook.
 set -eu
 
+# Root wiring a repository owned by the git user is the usual case; git
+# refuses such a repository ("dubious ownership") unless it is marked safe,
+# which this does for install.sh's own git commands only.
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'
+
 here=$(cd "$(dirname "$0")" && pwd -P)
 dispatcher_src=$here/hooks/post-receive
 
@@ -247,7 +252,7 @@ git_uninstall() {
         git -C "$repo" config --unset rbgateway.config || true
     fi
     rm -r "$state"
-    rmdir "$common/rbg-notify" 2>/dev/null || true
+    remove_own_files "$common/rbg-notify"
 }
 
 # Puts the hook moved into post-receive.d back, unless other entries were
@@ -366,7 +371,36 @@ hg_uninstall() {
         die "$hgrc changed since install.sh wrote it; remove changegroup.rbgateway from [hooks] (and the [rbgateway] keys) by hand, then remove $state"
     fi
     rm -r "$state"
-    rmdir "$repo/.hg/rbg-notify" 2>/dev/null || true
+    remove_own_files "$repo/.hg/rbg-notify"
+}
+
+# --- Ledger ------------------------------------------------------------------
+
+# Starts the repository's ledger (what it holds now, so that a push whose
+# hook dies before recording it is still found) with one `--retry`, run as
+# the repository's owner; a run as anyone else would leave files the hooks
+# cannot write. Without a settings file yet, the first push starts it.
+start_ledger() {
+    if [ "$(id -u)" != "${owner%:*}" ]; then
+        say "the ledger starts with the first push; to start it now, run once as the repository's owner: (cd '$repo' && '$binary' --retry)"
+        return
+    fi
+    if out=$(cd "$repo" && "$binary" --retry --quiet 2>&1); then
+        say "started the ledger in $folder/rbg-notify"
+    else
+        say "the ledger starts with the first push (--retry said: $(printf '%s' "$out" | head -n 1))"
+    fi
+}
+
+# Removes rbg-notify's ledger and an empty spool from FOLDER, and FOLDER once
+# empty; a spool still holding deliveries is kept, and said so.
+remove_own_files() {
+    rm -f "$1/ledger.json" "$1/ledger.lock" "$1/spool/lock"
+    rmdir "$1/spool" 2>/dev/null || true
+    if [ -d "$1/spool" ]; then
+        warn "kept $1/spool: it holds deliveries not yet sent"
+    fi
+    rmdir "$1" 2>/dev/null || true
 }
 
 # --- Command line ----------------------------------------------------------------
@@ -436,5 +470,16 @@ if [ -n "$config" ]; then
 fi
 
 "${kind}_install"
+case $kind in
+    git) folder=$common ;;
+    hg) folder=$repo/.hg ;;
+esac
+owner=$(stat -c %u:%g "$folder")
+# Hooks run as the repository's owner and keep their spool and ledger in
+# this folder, so it must be theirs, not root's.
+if [ "$(id -u)" = 0 ] && [ "$owner" != 0:0 ]; then
+    chown -R "$owner" "$folder/rbg-notify"
+fi
+start_ledger
 say "wired $repo ($kind); check it with: (cd '$repo' && '$binary' --check)"
 say "undo with: $0 --repo '$repo' --uninstall"

@@ -101,13 +101,22 @@ fn wires_a_fresh_bare_repository() {
     let config = env.git_in(env.bare(), &["config", "rbgateway.config"]);
     assert_eq!(config, path_str(&env.root().join("rbg-notify.json")));
 
-    let id = env.commit("first");
+    // The ledger starts now, so even a first push whose hook never ran
+    // (killed at once) is found by the next run.
+    assert!(env.bare().join("rbg-notify/ledger.json").is_file());
+    fs::rename(&hook, env.root().join("hook-aside")).unwrap();
+    let first = env.commit("first");
+    assert_success(&env.push(&["origin", "main"], &[]));
+    fs::rename(env.root().join("hook-aside"), &hook).unwrap();
+
+    let id = env.commit("second");
     let output = env.push(&["origin", "main"], &[]);
     assert_success(&output);
     let lines = remote_lines(&output);
-    assert_delivered(&lines[0], "rb", "1 commit");
+    assert_delivered(&lines[0], "rb", "2 commits");
     let body = checked(&receiver.requests()[0], "repo1");
-    assert_eq!(body["commits"][0]["id"], id);
+    assert_eq!(body["commits"][0]["id"], first);
+    assert_eq!(body["commits"][1]["id"], id);
 }
 
 #[test]
@@ -317,4 +326,41 @@ fn wires_mercurial_keeping_every_other_byte_of_the_hgrc() {
     unwire(env.root(), env.server());
     assert_eq!(fs::read_to_string(&hgrc).unwrap(), original);
     assert!(!env.server().join(".hg/rbg-notify/install").exists());
+}
+
+/// Found when wiring as root: the folder install.sh writes in was left
+/// root's, so hooks running as the repository's owner could not keep
+/// their spool there.
+#[test]
+fn wiring_as_root_leaves_the_owners_folder_theirs() {
+    use std::os::unix::fs::MetadataExt;
+    let env = GitEnv::new();
+    if fs::metadata(env.root()).unwrap().uid() != 0 {
+        return; // Only root can wire another user's repository.
+    }
+    let owner = "4321:4321";
+    let chown = Command::new("chown")
+        .args(["-R", owner, path_str(env.bare())])
+        .status();
+    assert!(chown.unwrap().success());
+    let config = env.write_config(&json!({ "webhooks": [] }));
+
+    let output = wire(env.root(), env.bare(), &["--config", path_str(&config)]);
+
+    let folder = env.bare().join("rbg-notify");
+    for path in [
+        folder.clone(),
+        folder.join("install"),
+        folder.join("install/hooks"),
+    ] {
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (4321, 4321), "{}", path.display());
+    }
+    // Root runs nothing there for the owner: the first push starts the ledger.
+    assert!(!folder.join("ledger.json").exists());
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("the ledger starts with the first push"),
+        "{said}"
+    );
 }
