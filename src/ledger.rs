@@ -181,6 +181,28 @@ pub fn changes(before: &State, after: &State, first: &[&str]) -> Option<Pushed> 
     }
 }
 
+/// Returns whether a hook's push record says exactly what `push` says:
+/// the same branch and tag updates, whatever other refs it names.
+pub fn same_push(record: &PushRecord, push: &Pushed) -> bool {
+    let (
+        Pushed::Git {
+            updates: recorded, ..
+        },
+        Pushed::Git { updates: found, .. },
+    ) = (&record.push, push)
+    else {
+        return false;
+    };
+    let counted = |[_, _, name]: &&[String; 3]| {
+        name.starts_with(wire::BRANCH_PREFIX) || name.starts_with(wire::TAG_PREFIX)
+    };
+    let mut recorded: Vec<&[String; 3]> = recorded.iter().filter(counted).collect();
+    let mut found: Vec<&[String; 3]> = found.iter().collect();
+    recorded.sort();
+    found.sort();
+    recorded == found
+}
+
 /// Returns the ref names a push record names, in its order.
 pub fn named(record: &PushRecord) -> Vec<&str> {
     match &record.push {
@@ -250,6 +272,36 @@ mod tests {
         assert_eq!(changes(&state, &fewer, &[]), None);
         // A name given first that did not change adds nothing.
         assert_eq!(changes(&fewer, &fewer, &["refs/heads/x"]), None);
+    }
+
+    #[test]
+    fn a_record_is_the_same_push_when_its_branches_and_tags_agree() {
+        let before = git(&[("refs/heads/main", "a")]);
+        let after = git(&[("refs/heads/main", "b"), ("refs/tags/v1", "b")]);
+        let push = changes(&before, &after, &[]).unwrap();
+        let record = |updates: &[(&str, &str, &str)]| PushRecord {
+            version: spool::FORMAT_VERSION,
+            id: "1".into(),
+            repository: "r".into(),
+            path: "/r".into(),
+            push: Pushed::Git {
+                updates: updates
+                    .iter()
+                    .map(|(o, n, r)| [o.repeat(40), n.repeat(40), r.to_string()])
+                    .collect(),
+                tips: Vec::new(),
+            },
+        };
+        let own = [
+            ("b", "b", "refs/notes/commits"),
+            ("0", "b", "refs/tags/v1"),
+            ("a", "b", "refs/heads/main"),
+        ];
+        assert!(same_push(&record(&own), &push));
+        // A push that came before it, and one that moved the branch since.
+        assert!(!same_push(&record(&own[1..2]), &push));
+        let later = [("0", "b", "refs/tags/v1"), ("c", "b", "refs/heads/main")];
+        assert!(!same_push(&record(&later), &push));
     }
 
     #[test]

@@ -437,7 +437,9 @@ impl Run<'_> {
             }
             first = false;
             match self.ledger_in(&fresh, deadline, problems) {
-                Ok((ledger, _lock)) => self.expand_pending(spool, &fresh, ledger, settings, log)?,
+                Ok((ledger, _lock, unwritten)) => {
+                    self.expand_pending(spool, &fresh, ledger, unwritten, settings, log)?
+                }
                 Err(error) => {
                     log.say(Message::Warning(format!(
                         "{}; a push whose hook died before recording it is not found \
@@ -460,13 +462,16 @@ impl Run<'_> {
     /// Writes down in the ledger what the repository gained since it was
     /// last written, as one pending push, which the push records in
     /// `records` are part of; without a ledger yet, starts one with the
-    /// records as its pending pushes. Returns the ledger, with its lock.
+    /// records as its pending pushes. Returns the ledger, with its lock,
+    /// and whether it is still to be written: when every pending push is a
+    /// record still in the spool, that record stands for it until the
+    /// ledger is written once, after the push has become deliveries.
     fn ledger_in(
         &mut self,
         records: &[(PathBuf, PushRecord)],
         deadline: Instant,
         problems: &mut Vec<Problem>,
-    ) -> Result<(Ledger, ledger::Lock), Error> {
+    ) -> Result<(Ledger, ledger::Lock, bool), Error> {
         let folder = self.repo.folder();
         let Some(lock) = Ledger::lock(&folder, deadline)? else {
             return Err(Error::Usage(format!(
@@ -484,50 +489,61 @@ impl Run<'_> {
         }
         // Read after the records were listed: whatever they name is in it.
         let now = self.repo.state()?;
-        let ledger = match ledger {
-            Some(ledger) if ledger.state == now => return Ok((ledger, lock)),
-            Some(mut ledger) => {
-                let first: Vec<&str> = records.iter().flat_map(|(_, r)| ledger::named(r)).collect();
-                if let Some(push) = ledger::changes(&ledger.state, &now, &first) {
-                    ledger.pending.push(self.push_record(push));
-                }
-                ledger.state = now;
-                ledger
-            }
+        let Some(mut ledger) = ledger else {
             // No ledger yet: the records are all there is to go by.
-            None => Ledger {
+            let ledger = Ledger {
                 version: spool::FORMAT_VERSION,
                 path: folder,
                 state: now,
                 pending: records.iter().map(|(_, r)| r.clone()).collect(),
-            },
+            };
+            return Ok((ledger, lock, true));
         };
+        if ledger.state == now {
+            return Ok((ledger, lock, false));
+        }
+        let first: Vec<&str> = records.iter().flat_map(|(_, r)| ledger::named(r)).collect();
+        let push = ledger::changes(&ledger.state, &now, &first);
+        ledger.state = now;
+        match (push, records) {
+            (None, _) => {}
+            // The usual case: one push, recorded by its own hook, and
+            // nothing else since.
+            (Some(push), [(_, record)])
+                if ledger.pending.is_empty() && ledger::same_push(record, &push) =>
+            {
+                ledger.pending.push(record.clone());
+                return Ok((ledger, lock, true));
+            }
+            (Some(push), _) => ledger.pending.push(self.push_record(push)),
+        }
         ledger.write()?;
-        Ok((ledger, lock))
+        Ok((ledger, lock, false))
     }
 
-    /// Removes the push records the ledger now covers, turns its pending
-    /// pushes into deliveries in `spool`, and writes down which are left.
+    /// Turns the ledger's pending pushes into deliveries in `spool`, writes
+    /// down which are left, then removes the push records it covers.
     fn expand_pending(
         &mut self,
         spool: &Spool,
         records: &[(PathBuf, PushRecord)],
         mut ledger: Ledger,
+        unwritten: bool,
         settings: &Settings,
         log: &mut Log,
     ) -> Result<(), Error> {
+        if unwritten || !ledger.pending.is_empty() {
+            for record in std::mem::take(&mut ledger.pending) {
+                if !self.expand(spool, &record, settings, log) {
+                    ledger.pending.push(record);
+                }
+            }
+            ledger.write()?;
+        }
         for (path, _) in records {
             spool.remove(path)?;
         }
-        if ledger.pending.is_empty() {
-            return Ok(());
-        }
-        for record in std::mem::take(&mut ledger.pending) {
-            if !self.expand(spool, &record, settings, log) {
-                ledger.pending.push(record);
-            }
-        }
-        ledger.write()
+        Ok(())
     }
 
     /// Makes a push record for a push found in the repository itself.
