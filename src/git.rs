@@ -57,15 +57,22 @@ pub fn open(env: &Env) -> Result<Repository, Error> {
             "finding the git repository around the current folder",
         )),
     }
-    .map_err(plain_sha256)
+    .map_err(plain)
 }
 
-/// Says plainly that SHA-256 repositories are not supported, where libgit2
-/// only names an unknown object format.
-fn plain_sha256(error: Error) -> Error {
+/// Says plainly what libgit2 says tersely: that SHA-256 repositories are
+/// not supported, and what to do about a repository another user owns.
+fn plain(error: Error) -> Error {
     match &error {
         Error::Git { source, .. } if source.message().contains("sha256") => {
             Error::Usage("SHA-256 repositories are not supported; only SHA-1 ones are".to_string())
+        }
+        Error::Git { source, .. } if source.code() == git2::ErrorCode::Owner => {
+            Error::Usage(format!(
+                "{}; run rbg-notify as the user that owns it, as its hooks run \
+                 (e.g. runuser -u <owner> -- rbg-notify --check)",
+                source.message()
+            ))
         }
         _ => error,
     }

@@ -227,3 +227,28 @@ fn ping_signs_a_ping_event_for_each_matching_webhook() {
     assert_eq!(code(&output), 2);
     assert!(stderr(&output).contains("--webhook: no webhook \"nope\" in "));
 }
+
+/// Found when an administrator ran `--check` as root in a repository the
+/// git user owns: libgit2's refusal did not say what to do.
+#[test]
+fn a_repository_another_user_owns_says_to_run_as_its_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let env = GitEnv::new();
+    if fs::metadata(env.root()).unwrap().uid() != 0 {
+        return; // Only root can give a repository to another user.
+    }
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "4321:4321", path_str(env.bare())])
+        .status();
+    assert!(chown.unwrap().success());
+
+    let output = env.run_binary(&["--check"], b"", &[], env.bare());
+
+    assert_eq!(output.status.code(), Some(2));
+    let said = stderr(&output);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains("is not owned by current user; run rbg-notify as the user that owns it"),
+        "{said}"
+    );
+}
