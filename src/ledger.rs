@@ -181,26 +181,62 @@ pub fn changes(before: &State, after: &State, first: &[&str]) -> Option<Pushed> 
     }
 }
 
-/// Returns whether a hook's push record says exactly what `push` says:
-/// the same branch and tag updates, whatever other refs it names.
-pub fn same_push(record: &PushRecord, push: &Pushed) -> bool {
-    let (
-        Pushed::Git {
-            updates: recorded, ..
-        },
-        Pushed::Git { updates: found, .. },
-    ) = (&record.push, push)
-    else {
-        return false;
+/// Accounts for what took a git repository from `before` to `now`: the
+/// push records (in `records` order) that follow on from `before` in turn
+/// each stand for their own push, under their own id; what they do not
+/// explain is returned as one more push. Returns the indexes of the
+/// records that stand, in the order they happened, and that push.
+///
+/// A record follows on when every branch and tag it moved was, just
+/// before, where it says it was. Records are tried again until none more
+/// follows, so two pushes recorded out of order still both stand.
+pub fn account(
+    before: &State,
+    now: &State,
+    records: &[&PushRecord],
+) -> (Vec<usize>, Option<Pushed>) {
+    let State::Git { refs } = before else {
+        return (Vec::new(), changes(before, now, &[]));
     };
-    let counted = |[_, _, name]: &&[String; 3]| {
-        name.starts_with(wire::BRANCH_PREFIX) || name.starts_with(wire::TAG_PREFIX)
-    };
-    let mut recorded: Vec<&[String; 3]> = recorded.iter().filter(counted).collect();
-    let mut found: Vec<&[String; 3]> = found.iter().collect();
-    recorded.sort();
-    found.sort();
-    recorded == found
+    let mut cursor = refs.clone();
+    let mut taken: Vec<usize> = Vec::new();
+    loop {
+        let before = taken.len();
+        for (index, record) in records.iter().enumerate() {
+            if taken.contains(&index) {
+                continue;
+            }
+            let Pushed::Git { updates, .. } = &record.push else {
+                continue;
+            };
+            let counted: Vec<&[String; 3]> = updates.iter().filter(|u| counts(&u[2])).collect();
+            let follows = counted.iter().all(|[old, _, name]| match cursor.get(name) {
+                Some(id) => id == old,
+                None => wire::is_null_id(old),
+            });
+            if !follows {
+                continue;
+            }
+            for [_, new, name] in counted {
+                match wire::is_null_id(new) {
+                    true => cursor.remove(name),
+                    false => cursor.insert(name.clone(), new.clone()),
+                };
+            }
+            taken.push(index);
+        }
+        if taken.len() == before {
+            break;
+        }
+    }
+    let first: Vec<&str> = records.iter().flat_map(|r| named(r)).collect();
+    let rest = changes(&State::Git { refs: cursor }, now, &first);
+    (taken, rest)
+}
+
+/// Returns whether the ledger keeps a ref: branches and tags.
+fn counts(name: &str) -> bool {
+    name.starts_with(wire::BRANCH_PREFIX) || name.starts_with(wire::TAG_PREFIX)
 }
 
 /// Returns the ref names a push record names, in its order.
@@ -274,12 +310,8 @@ mod tests {
         assert_eq!(changes(&fewer, &fewer, &["refs/heads/x"]), None);
     }
 
-    #[test]
-    fn a_record_is_the_same_push_when_its_branches_and_tags_agree() {
-        let before = git(&[("refs/heads/main", "a")]);
-        let after = git(&[("refs/heads/main", "b"), ("refs/tags/v1", "b")]);
-        let push = changes(&before, &after, &[]).unwrap();
-        let record = |updates: &[(&str, &str, &str)]| PushRecord {
+    fn record(updates: &[(&str, &str, &str)]) -> PushRecord {
+        PushRecord {
             version: spool::FORMAT_VERSION,
             id: "1".into(),
             repository: "r".into(),
@@ -291,17 +323,33 @@ mod tests {
                     .collect(),
                 tips: Vec::new(),
             },
-        };
-        let own = [
-            ("b", "b", "refs/notes/commits"),
-            ("0", "b", "refs/tags/v1"),
+        }
+    }
+
+    #[test]
+    fn records_that_follow_on_stand_for_their_pushes_and_the_rest_is_one_more() {
+        let before = git(&[("refs/heads/main", "a")]);
+        let now = git(&[("refs/heads/main", "d"), ("refs/tags/v1", "b")]);
+        // Recorded out of order: b to c, then a to b (with a tag and a
+        // note, which the ledger does not keep); c to d has no record.
+        let second = record(&[("b", "c", "refs/heads/main")]);
+        let first = record(&[
             ("a", "b", "refs/heads/main"),
-        ];
-        assert!(same_push(&record(&own), &push));
-        // A push that came before it, and one that moved the branch since.
-        assert!(!same_push(&record(&own[1..2]), &push));
-        let later = [("0", "b", "refs/tags/v1"), ("c", "b", "refs/heads/main")];
-        assert!(!same_push(&record(&later), &push));
+            ("0", "b", "refs/tags/v1"),
+            ("e", "e", "refs/notes/commits"),
+        ]);
+        let stray = record(&[("x", "y", "refs/heads/main")]);
+        let (taken, rest) = account(&before, &now, &[&second, &first, &stray]);
+        assert_eq!(taken, [1, 0]);
+        assert_eq!(
+            updates(&rest.unwrap()),
+            [("c".into(), "d".into(), "refs/heads/main".into())]
+        );
+
+        // Records that explain everything leave nothing more.
+        let now = git(&[("refs/heads/main", "c"), ("refs/tags/v1", "b")]);
+        let (taken, rest) = account(&before, &now, &[&first, &second]);
+        assert_eq!((taken, rest), (vec![0, 1], None));
     }
 
     #[test]

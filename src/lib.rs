@@ -502,21 +502,19 @@ impl Run<'_> {
         if ledger.state == now {
             return Ok((ledger, lock, false));
         }
-        let first: Vec<&str> = records.iter().flat_map(|(_, r)| ledger::named(r)).collect();
-        let push = ledger::changes(&ledger.state, &now, &first);
+        // Records that follow on from the ledger stand for their own pushes,
+        // under their own ids, whatever a killed run already made of them;
+        // what they do not explain is written down first, as a new push.
+        let listed: Vec<&PushRecord> = records.iter().map(|(_, r)| r).collect();
+        let (taken, rest) = ledger::account(&ledger.state, &now, &listed);
         ledger.state = now;
-        match (push, records) {
-            (None, _) => {}
-            // The usual case: one push, recorded by its own hook, and
-            // nothing else since.
-            (Some(push), [(_, record)])
-                if ledger.pending.is_empty() && ledger::same_push(record, &push) =>
-            {
-                ledger.pending.push(record.clone());
-                return Ok((ledger, lock, true));
-            }
-            (Some(push), _) => ledger.pending.push(self.push_record(push)),
-        }
+        ledger
+            .pending
+            .extend(taken.into_iter().map(|i| listed[i].clone()));
+        let Some(rest) = rest else {
+            return Ok((ledger, lock, true));
+        };
+        ledger.pending.push(self.push_record(rest));
         ledger.write()?;
         Ok((ledger, lock, false))
     }

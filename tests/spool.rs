@@ -924,3 +924,52 @@ fn hooks_killed_at_any_instant_lose_no_push_after_one_retry() {
     );
     assert_spool_empty(&spool_dir(env.bare()));
 }
+
+/// Found by a trial killing hooks at random: a run killed after it had made
+/// its push's deliveries but before it wrote the ledger, followed by a
+/// push, sent the killed push's commits twice, under two ids. The spool is
+/// put in that state by hand here: the push's record, its delivery, and the
+/// ledger from before it.
+#[test]
+fn a_push_killed_between_its_deliveries_and_the_ledger_keeps_its_ids() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    let (first, _) = push_one(&env, "first");
+    let ledger = env.bare().join("rbg-notify/ledger.json");
+    let before = fs::read(&ledger).expect("the first push started the ledger");
+    let spool = spool_dir(env.bare());
+
+    // Recorded, not taken in: the settings could not be read.
+    let settings = env.root().join("rbg-notify.json");
+    fs::write(&settings, "{").unwrap();
+    let (killed, _) = push_one(&env, "killed after its deliveries");
+    let [record] = &spooled_files(&spool)[..] else {
+        panic!("one push record: {:?}", spooled_files(&spool))
+    };
+    let recorded = fs::read(spool.join(record)).unwrap();
+    // Taken in while the receiver is down: its delivery waits.
+    settle(
+        &env,
+        json!({ "webhooks": [webhook("rb", &dead_url(), SECRET)], "budget": 1 }),
+    );
+    assert_eq!(code(&retry(&env)), 1);
+    // Back to the instant the run was killed.
+    fs::write(&ledger, &before).unwrap();
+    fs::write(spool.join(record), &recorded).unwrap();
+    assert_eq!(
+        spooled_files(&spool).len(),
+        2,
+        "{:?}",
+        spooled_files(&spool)
+    );
+
+    up(&env, &receiver);
+    let (after, said) = push_one(&env, "the next push");
+
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(ids(&commits(&receiver)), [first, killed, after]);
+    let sent = assert_no_id_twice(&receiver);
+    let id = record.trim_end_matches(".push");
+    assert!(sent[1].starts_with(id), "{sent:?} {id}");
+    assert_spool_empty(&spool);
+}
