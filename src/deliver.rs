@@ -28,6 +28,10 @@ const MAX_QUOTED_CHARS: usize = 160;
 /// (minreq's `response.rs`, `parse_status_line`).
 const MINREQ_NO_STATUS_LINE: &str = "Server did not provide a status line";
 
+/// Starts rustls's text for a certificate it refuses (rustls 0.21,
+/// `Error::InvalidCertificate`), which minreq passes on as an I/O error.
+const RUSTLS_REFUSED_CERTIFICATE: &str = "invalid peer certificate: ";
+
 /// Explains a delivery the HTTP client gave up on by panicking.
 const CLIENT_FAILED: &str = "the HTTP client failed";
 
@@ -260,11 +264,27 @@ fn transport_failure(error: minreq::Error, limit: Duration) -> Failure {
         {
             Failure::Timeout(limit)
         }
-        minreq::Error::IoError(e) => Failure::Transport(crate::error::io_text(&e)),
+        minreq::Error::IoError(e) => {
+            let text = crate::error::io_text(&e);
+            Failure::Transport(refused_certificate(&text).unwrap_or(text))
+        }
         // minreq's only `Other` says the thread it connects on panicked.
         minreq::Error::Other(_) => Failure::Transport(CLIENT_FAILED.to_string()),
         other => Failure::Transport(other.to_string()),
     }
+}
+
+/// Explains rustls refusing the receiver's certificate, with the fix when
+/// no trusted CA issued it; `None` for any other failure.
+fn refused_certificate(text: &str) -> Option<String> {
+    let why = text.strip_prefix(RUSTLS_REFUSED_CERTIFICATE)?;
+    let hint = match why {
+        "UnknownIssuer" => "; if a private CA issued it, set \"ca_file\" to that CA's PEM file",
+        _ => "",
+    };
+    Some(format!(
+        "the receiver's certificate is not trusted ({why}){hint}"
+    ))
 }
 
 /// Adds curl's default proxy port, 1080, to a proxy URL without a port;
