@@ -69,7 +69,7 @@ pub fn check(
         let mut line = format!("webhook \"{}\": {verdict}", webhook.id);
         if verdict == "matches" {
             matching += 1;
-            line.push_str(&details(webhook, &proxies));
+            line.push_str(&details(webhook, &proxies, settings.ca_file.as_deref()));
         }
         lines.push(line);
     }
@@ -118,14 +118,18 @@ fn verdict(webhook: &Webhook, name: &str) -> String {
 }
 
 /// Describes what narrows or routes a matching webhook's deliveries: its
-/// branch filter and its proxy.
-fn details(webhook: &Webhook, proxies: &Proxies) -> String {
+/// branch filter, its proxy, and its CA file (else the top-level one,
+/// `ca_file`).
+fn details(webhook: &Webhook, proxies: &Proxies, ca_file: Option<&Path>) -> String {
     let mut text = String::new();
     if let Some(patterns) = &webhook.branches {
         text.push_str(&format!(", branches {}", patterns.join(" ")));
     }
     if let Some(proxy) = proxies.for_url(&webhook.url) {
         text.push_str(&format!(", through proxy {proxy}"));
+    }
+    if let Some(file) = webhook.ca_file.as_deref().or(ca_file) {
+        text.push_str(&format!(", CA file {}", file.display()));
     }
     text
 }
@@ -208,19 +212,24 @@ mod tests {
     }
 
     #[test]
-    fn shows_the_branch_filter_and_proxy_of_a_match() {
+    fn shows_the_branch_filter_proxy_and_ca_file_of_a_match() {
         let mut hook = webhook(true);
         let mut settings = Settings::parse(Path::new("c.json"), b"[]").unwrap();
         assert_eq!(
-            details(&hook, &Proxies::new(&settings, &Env::default())),
+            details(&hook, &Proxies::new(&settings, &Env::default()), None),
             ""
         );
         hook.branches = Some(vec!["main".into(), "release/*".into()]);
         settings.proxy = Some("http://squid:3128/".into());
         assert_eq!(
-            details(&hook, &Proxies::new(&settings, &Env::default())),
+            details(&hook, &Proxies::new(&settings, &Env::default()), None),
             ", branches main release/*, through proxy http://squid:3128"
         );
+        let top = Path::new("/etc/rbg/ca.pem");
+        let proxies = Proxies::new(&settings, &Env::default());
+        assert!(details(&hook, &proxies, Some(top)).ends_with(", CA file /etc/rbg/ca.pem"));
+        hook.ca_file = Some("/etc/rbg/own.pem".into());
+        assert!(details(&hook, &proxies, Some(top)).ends_with(", CA file /etc/rbg/own.pem"));
     }
 
     #[test]

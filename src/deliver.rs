@@ -8,6 +8,7 @@
 //! answers a URL without its trailing slash with a 301, and a client that
 //! follows it turns the POST into a GET that loses the body.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -26,6 +27,16 @@ const MAX_QUOTED_CHARS: usize = 160;
 /// Is the reason phrase minreq invents when the answer has no status line
 /// (minreq's `response.rs`, `parse_status_line`).
 const MINREQ_NO_STATUS_LINE: &str = "Server did not provide a status line";
+
+/// Starts rustls's text for a certificate it refuses (rustls 0.21,
+/// `Error::InvalidCertificate`), which minreq passes on as an I/O error.
+const RUSTLS_REFUSED_CERTIFICATE: &str = "invalid peer certificate: ";
+
+/// Explains a delivery the HTTP client gave up on by panicking.
+const CLIENT_FAILED: &str = "the HTTP client failed";
+
+/// Gives the port of a proxy URL that names none, as curl does.
+const DEFAULT_PROXY_PORT: u16 = 1080;
 
 /// Explains an answer without a status line.
 const NO_ANSWER: &str = "the receiver closed the connection without an HTTP answer";
@@ -144,7 +155,7 @@ pub fn deliver(
         .with_follow_redirects(false);
 
     if let Some(proxy) = proxy {
-        match minreq::Proxy::new(proxy) {
+        match minreq::Proxy::new(with_port(proxy)) {
             Ok(proxy) => request = request.with_proxy(proxy),
             Err(_) => {
                 let failure = Failure::Setup(format!("proxy \"{proxy}\" is not http://HOST:PORT"));
@@ -163,7 +174,7 @@ pub fn deliver(
     let outcome = match sent {
         Ok(Ok(answer)) => judge(webhook, answer),
         Ok(Err(error)) => Outcome::Failed(through(proxy, transport_failure(error, timeout))),
-        Err(_) => Outcome::Failed(Failure::Transport("the HTTP client failed".to_string())),
+        Err(_) => Outcome::Failed(Failure::Transport(CLIENT_FAILED.to_string())),
     };
     Attempt {
         outcome,
@@ -173,13 +184,15 @@ pub fn deliver(
 
 /// Turns an answer into an outcome, reading a bounded part of its body.
 fn judge(webhook: &Webhook, answer: minreq::ResponseLazy) -> Outcome {
-    let status = answer.status_code;
     // minreq turns a connection closed before any status line (or a line
     // that is not one) into a made-up 503 with this reason; the receiver
-    // never said 503, so say what happened instead.
-    if status == 503 && answer.reason_phrase == MINREQ_NO_STATUS_LINE {
-        return Outcome::Failed(Failure::Transport(NO_ANSWER.to_string()));
-    }
+    // never said 503, so say what happened instead. Nor is a status
+    // beyond what 16 bits hold an HTTP answer.
+    let made_up = answer.status_code == 503 && answer.reason_phrase == MINREQ_NO_STATUS_LINE;
+    let status = match u16::try_from(answer.status_code) {
+        Ok(status) if !made_up => status,
+        _ => return Outcome::Failed(Failure::Transport(NO_ANSWER.to_string())),
+    };
     if (200..300).contains(&status) {
         return Outcome::Delivered { status };
     }
@@ -195,7 +208,7 @@ fn judge(webhook: &Webhook, answer: minreq::ResponseLazy) -> Outcome {
     let mut bytes = Vec::new();
     // A receiver that answers an error may still stall or trickle its body;
     // what arrived before that is quoted, the rest is not needed.
-    let _ = answer.take(MAX_ANSWER_BYTES).read_to_end(&mut bytes);
+    let _ = Read::take(answer, MAX_ANSWER_BYTES).read_to_end(&mut bytes);
     Outcome::Failed(Failure::Status {
         status,
         reason,
@@ -204,7 +217,7 @@ fn judge(webhook: &Webhook, answer: minreq::ResponseLazy) -> Outcome {
 }
 
 /// Returns a header's value by case-insensitive name.
-fn header(headers: &[(String, String)], name: &str) -> Option<String> {
+fn header(headers: &HashMap<String, String>, name: &str) -> Option<String> {
     headers
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -251,8 +264,38 @@ fn transport_failure(error: minreq::Error, limit: Duration) -> Failure {
         {
             Failure::Timeout(limit)
         }
-        minreq::Error::IoError(e) => Failure::Transport(crate::error::io_text(&e)),
+        minreq::Error::IoError(e) => {
+            let text = crate::error::io_text(&e);
+            Failure::Transport(refused_certificate(&text).unwrap_or(text))
+        }
+        // minreq's only `Other` says the thread it connects on panicked.
+        minreq::Error::Other(_) => Failure::Transport(CLIENT_FAILED.to_string()),
         other => Failure::Transport(other.to_string()),
+    }
+}
+
+/// Explains rustls refusing the receiver's certificate, with the fix when
+/// no trusted CA issued it; `None` for any other failure.
+fn refused_certificate(text: &str) -> Option<String> {
+    let why = text.strip_prefix(RUSTLS_REFUSED_CERTIFICATE)?;
+    let hint = match why {
+        "UnknownIssuer" => "; if a private CA issued it, set \"ca_file\" to that CA's PEM file",
+        _ => "",
+    };
+    Some(format!(
+        "the receiver's certificate is not trusted ({why}){hint}"
+    ))
+}
+
+/// Adds curl's default proxy port, 1080, to a proxy URL without a port;
+/// minreq 2 would use 8080.
+fn with_port(proxy: &str) -> String {
+    let authority = proxy.strip_prefix("http://").unwrap_or(proxy);
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    match host.contains(':') {
+        true => proxy.to_string(),
+        false => format!("http://{authority}:{DEFAULT_PROXY_PORT}"),
     }
 }
 
@@ -291,5 +334,12 @@ mod tests {
         assert_eq!(status.to_string(), "HTTP 400 Bad Request: Bad signature.");
         assert_eq!(quote_body(b"<!DOCTYPE html>\n<html>"), "");
         assert_eq!(quote_body(b"\x1b[31mred\x07"), "[31mred");
+    }
+
+    #[test]
+    fn gives_a_proxy_without_a_port_curls_default() {
+        assert_eq!(with_port("http://squid/"), "http://squid:1080");
+        assert_eq!(with_port("squid"), "http://squid:1080");
+        assert_eq!(with_port("http://squid:3128"), "http://squid:3128");
     }
 }

@@ -4,12 +4,15 @@
 //!
 //! Which fields exist, and what they mean, is `settings.rs`'s business.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::error::io_text;
 use crate::settings::Event;
-use crate::wire;
+use crate::{tls, wire};
 
 /// Reads typed fields out of one webhook object, naming the webhook and the
 /// field in every error.
@@ -67,6 +70,24 @@ impl Fields<'_> {
             return Err(self.error(key, format!("\"{proxy}\": {why}")));
         }
         Ok(proxy)
+    }
+
+    /// Reads the path of a PEM file of CA certificates, relative to `base`,
+    /// and checks that it can be read and holds a certificate, so a wrong
+    /// path is found when the settings are read, not at the first delivery.
+    pub(crate) fn ca_file(&self, key: &str, base: &Path) -> Result<PathBuf, String> {
+        let path = base.join(self.string(key)?);
+        let shown = path.display();
+        let bytes = fs::read(&path)
+            .map_err(|e| self.error(key, format!("cannot read {shown}: {}", io_text(&e))))?;
+        if !tls::holds_certificate(&bytes) {
+            let why = format!(
+                "{shown} holds no PEM certificate (a \"{}\" line)",
+                tls::PEM_CERTIFICATE
+            );
+            return Err(self.error(key, why));
+        }
+        Ok(path)
     }
 
     pub(crate) fn boolean(&self, key: &str, default: bool) -> Result<bool, String> {

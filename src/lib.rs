@@ -33,6 +33,7 @@ pub mod send;
 pub mod settings;
 pub mod sign;
 pub mod spool;
+pub mod tls;
 pub mod walk;
 pub mod wire;
 
@@ -96,6 +97,9 @@ struct Run<'a> {
 /// Runs rbg-notify: reads the push or range `config` describes, records it,
 /// then delivers what the spool holds, or only prints the payloads for a
 /// dry run. Messages go to `log`; only a dry run writes to `stdout`.
+///
+/// When the settings name a CA file, it sets `SSL_CERT_FILE` (see
+/// `tls.rs`), so call it before the process starts any other thread.
 pub fn run(
     config: &Config,
     env: &Env,
@@ -121,6 +125,7 @@ pub fn run(
         broken_spool: None,
         loaded,
     };
+    run.trust_ca_files(log);
 
     match &config.mode {
         Mode::Range { range, refname } => {
@@ -142,6 +147,40 @@ pub fn run(
 }
 
 impl Run<'_> {
+    /// Makes the settings' CA files trusted by this run's HTTPS deliveries.
+    /// A run that sends nothing (`--check`, `--dry-run`) leaves the
+    /// repository and the environment alone. When the bundle of several
+    /// cannot be written, the first is trusted alone, and deliveries that
+    /// need another wait in the spool.
+    fn trust_ca_files(&mut self, log: &mut Log) {
+        if self.config.dry_run || self.config.mode == Mode::Check {
+            return;
+        }
+        let Ok(Some(loaded)) = &self.loaded else {
+            return;
+        };
+        let files = loaded.settings.ca_files();
+        let file = match tls::cert_file(&loaded.settings, &self.repo.folder()) {
+            Ok(file) => file,
+            Err(error) => {
+                log.say(Message::Error(&error));
+                self.report.problems += 1;
+                let first = files.first().map(|f| f.to_path_buf());
+                if let Some(first) = &first {
+                    let only = format!("only {} is trusted in this run", first.display());
+                    log.say(Message::Warning(only));
+                }
+                first
+            }
+        };
+        if let Some(file) = file {
+            // SAFETY: `run` is called before any other thread starts, and
+            // nothing before this starts one: libgit2's and the HTTP
+            // client's threads come with the walk and the deliveries.
+            unsafe { tls::trust(&file) };
+        }
+    }
+
     /// Handles a VCS hook: records the push first, then sends.
     fn hook(
         &mut self,

@@ -41,6 +41,7 @@ const WEBHOOK_KEYS: &[&str] = &[
     "timeout",
     "max_commits",
     "branches",
+    "ca_file",
 ];
 
 /// Gives rb-gateway's webhooks file when its config names none ([gw]
@@ -79,6 +80,10 @@ pub struct Webhook {
     /// Lists the branch patterns the webhook hears of (`*` any run of
     /// characters, `?` one), or `None` for every branch.
     pub branches: Option<Vec<String>>,
+    /// Names a PEM file of CA certificates to trust besides the bundled
+    /// roots; a relative path is relative to the folder of the file that
+    /// lists the webhook.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Webhook {
@@ -129,6 +134,9 @@ pub struct Settings {
     /// Names the HTTP proxy deliveries go through, overriding the
     /// environment's `https_proxy`/`http_proxy`.
     pub proxy: Option<String>,
+    /// Names a PEM file of CA certificates to trust besides the bundled
+    /// roots; a relative path is relative to the settings file's folder.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -143,14 +151,15 @@ impl Settings {
 
     /// Checks configuration file contents; `path` names the file in errors
     /// and anchors relative paths. rb-gateway's webhooks file, when the
-    /// contents name one, is read from disk.
+    /// contents name one, is read from disk, and so is every CA file named,
+    /// to check it.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Settings, Error> {
         let fail = |message: String| config_error(path, message);
         let root: Value = serde_json::from_slice(bytes).map_err(|e| fail(json_error(&e)))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let root = match root {
             Value::Array(list) => {
-                let webhooks = parse_webhooks(&list).map_err(fail)?;
+                let webhooks = parse_webhooks(&list, base).map_err(fail)?;
                 return Ok(Settings::new(path, path, webhooks));
             }
             Value::Object(root) => root,
@@ -173,7 +182,7 @@ impl Settings {
         let gateway = root.contains_key(GATEWAY_KEY_WEBHOOKS) || root.contains_key("repositories");
         let mut settings = match root.get("webhooks") {
             Some(Value::Array(list)) => {
-                Settings::new(path, path, parse_webhooks(list).map_err(fail)?)
+                Settings::new(path, path, parse_webhooks(list, base).map_err(fail)?)
             }
             Some(other) => {
                 return Err(fail(format!(
@@ -198,6 +207,9 @@ impl Settings {
         if root.contains_key("proxy") {
             settings.proxy = Some(top.proxy("proxy").map_err(fail)?);
         }
+        if root.contains_key("ca_file") {
+            settings.ca_file = Some(top.ca_file("ca_file", base).map_err(fail)?);
+        }
         Ok(settings)
     }
 
@@ -211,7 +223,24 @@ impl Settings {
             spool_dir: None,
             budget: DEFAULT_BUDGET,
             proxy: None,
+            ca_file: None,
         }
+    }
+
+    /// Returns every CA file the settings name, the top-level one first,
+    /// each once.
+    pub fn ca_files(&self) -> Vec<&Path> {
+        let named = self.webhooks.iter().map(|w| w.ca_file.as_deref());
+        let mut files: Vec<&Path> = Vec::new();
+        for file in std::iter::once(self.ca_file.as_deref())
+            .chain(named)
+            .flatten()
+        {
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+        files
     }
 
     /// Returns the rb-gateway repository whose path is one of `folders`,
@@ -262,6 +291,7 @@ fn load_gateway_webhooks(path: &Path, top: &Fields, base: &Path) -> Result<Setti
         source,
     })?;
     let fail = |message: String| config_error(&file, message);
+    let base = file.parent().unwrap_or(Path::new("."));
     let list = match serde_json::from_slice(&bytes).map_err(|e| fail(json_error(&e)))? {
         Value::Array(list) => list,
         other => {
@@ -274,7 +304,7 @@ fn load_gateway_webhooks(path: &Path, top: &Fields, base: &Path) -> Result<Setti
     Ok(Settings::new(
         path,
         &file,
-        parse_webhooks(&list).map_err(fail)?,
+        parse_webhooks(&list, base).map_err(fail)?,
     ))
 }
 
@@ -308,11 +338,12 @@ fn parse_repositories(top: &Fields, base: &Path) -> Result<Vec<GatewayRepository
     Ok(repositories)
 }
 
-/// Checks a list of webhooks, refusing duplicate ids.
-fn parse_webhooks(list: &[Value]) -> Result<Vec<Webhook>, String> {
+/// Checks a list of webhooks, refusing duplicate ids; relative paths in
+/// them are relative to `base`.
+fn parse_webhooks(list: &[Value], base: &Path) -> Result<Vec<Webhook>, String> {
     let mut webhooks: Vec<Webhook> = Vec::with_capacity(list.len());
     for (index, value) in list.iter().enumerate() {
-        let webhook = parse_webhook(index, value)?;
+        let webhook = parse_webhook(index, value, base)?;
         if let Some(first) = webhooks.iter().position(|w| w.id == webhook.id) {
             return Err(format!(
                 "webhooks[{index}]: duplicate id \"{}\" (also used by webhooks[{first}])",
@@ -325,7 +356,7 @@ fn parse_webhooks(list: &[Value]) -> Result<Vec<Webhook>, String> {
 }
 
 /// Checks one element of the `webhooks` array.
-fn parse_webhook(index: usize, value: &Value) -> Result<Webhook, String> {
+fn parse_webhook(index: usize, value: &Value, base: &Path) -> Result<Webhook, String> {
     let Value::Object(map) = value else {
         return Err(format!(
             "webhooks[{index}]: expected an object, found {}",
@@ -366,6 +397,10 @@ fn parse_webhook(index: usize, value: &Value) -> Result<Webhook, String> {
         max_commits: field.count("max_commits", payload::DEFAULT_MAX_COMMITS)?,
         branches: match map.contains_key("branches") {
             true => Some(field.names("branches")?),
+            false => None,
+        },
+        ca_file: match map.contains_key("ca_file") {
+            true => Some(field.ca_file("ca_file", base)?),
             false => None,
         },
     })

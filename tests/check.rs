@@ -177,7 +177,8 @@ fn check_exits_1_when_no_webhook_matches_and_2_on_a_bad_file() {
         stderr(&output),
         format!(
             "rbg-notify: error: {}: webhook \"rb\": unknown field \"evnets\" (known fields: id, \
-             url, secret, enabled, events, repositories, repos, timeout, max_commits, branches)\n",
+             url, secret, enabled, events, repositories, repos, timeout, max_commits, branches, \
+             ca_file)\n",
             settings.display()
         )
     );

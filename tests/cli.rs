@@ -344,7 +344,7 @@ fn invalid_settings_stop_the_run_naming_file_and_place() {
         (
             format!("{{\"webhooks\": [{{{good}, \"enabeld\": false}}]}}"),
             "webhook \"rb\": unknown field \"enabeld\" (known fields: id, url, secret, \
-             enabled, events, repositories, repos, timeout, max_commits, branches)",
+             enabled, events, repositories, repos, timeout, max_commits, branches, ca_file)",
         ),
         (
             format!("{{\"webhooks\": [{{{good}, \"timeout\": \"10\"}}]}}"),

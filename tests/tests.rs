@@ -8,4 +8,5 @@ mod harness;
 mod hg;
 mod install;
 mod spool;
+mod tls;
 mod util;

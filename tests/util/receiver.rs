@@ -1,16 +1,19 @@
 //! A webhook receiver for delivery tests: an HTTP/1.1 listener on
-//! `127.0.0.1:0` that records every request and answers from a script.
+//! `127.0.0.1:0` that records every request and answers from a script,
+//! over plain TCP or, with a certificate from `util::tls`, over TLS.
 //!
 //! Parsing requests is left to `util::request`, and making the pushes that
 //! cause them to `util::git`.
 
 use std::collections::VecDeque;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use super::request::{read_request, Request};
 
@@ -126,6 +129,8 @@ struct Shared {
     stop: AtomicBool,
     /// Sockets under `Reply::Hang`; dropping them is what ends the hang.
     hung: Mutex<Vec<TcpStream>>,
+    /// Makes every connection TLS with this certificate.
+    tls: Option<Arc<ServerConfig>>,
 }
 
 struct State {
@@ -143,16 +148,27 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver on `127.0.0.1:0` that answers as `behaviour` says.
     pub fn start(behaviour: impl Into<Behaviour>) -> Receiver {
+        Receiver::launch(behaviour.into(), None)
+    }
+
+    /// Starts an HTTPS receiver with the certificate `tls` holds; it gives
+    /// only `Reply::Answer` replies.
+    pub fn start_tls(behaviour: impl Into<Behaviour>, tls: Arc<ServerConfig>) -> Receiver {
+        Receiver::launch(behaviour.into(), Some(tls))
+    }
+
+    fn launch(behaviour: Behaviour, tls: Option<Arc<ServerConfig>>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("listener has an address");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 requests: Vec::new(),
-                behaviour: behaviour.into(),
+                behaviour,
             }),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
             hung: Mutex::new(Vec::new()),
+            tls,
         });
 
         let accept_shared = Arc::clone(&shared);
@@ -176,7 +192,11 @@ impl Receiver {
 
     /// Returns the hook URL, ending with a slash as Review Board's does.
     pub fn url(&self) -> String {
-        format!("http://{}{HOOK_PATH}", self.addr)
+        let scheme = match self.shared.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://{}{HOOK_PATH}", self.addr)
     }
 
     /// Returns the hook URL without its trailing slash.
@@ -244,14 +264,37 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     stream.set_nodelay(true)?;
+    if let Some(tls) = &shared.tls {
+        return serve_tls(stream, shared, Arc::clone(tls));
+    }
     let mut reader = BufReader::new(stream.try_clone()?);
-    let Some(request) = read_request(&mut reader, &stream)? else {
+    let Some(request) = read_request(&mut reader)? else {
         return Ok(());
     };
 
     let path = request.path.clone();
     let reply = record(shared, request);
     answer(stream, shared, &path, reply)
+}
+
+/// Serves one TLS connection; a client that refuses the certificate ends
+/// it in the handshake, before any request is recorded.
+fn serve_tls(stream: TcpStream, shared: &Shared, tls: Arc<ServerConfig>) -> io::Result<()> {
+    let connection = ServerConnection::new(tls).map_err(io::Error::other)?;
+    let mut reader = BufReader::new(StreamOwned::new(connection, stream));
+    let Some(request) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    let Reply::Answer { status, body } = record(shared, request) else {
+        panic!("an HTTPS receiver gives only Reply::Answer replies");
+    };
+    let mut stream = reader.into_inner();
+    stream.write_all(&response(status, &[], &body))?;
+    stream.conn.send_close_notify();
+    stream.flush()?;
+    // Waits for the client to hang up, so the answer is not cut short.
+    let _ = stream.read(&mut [0; 1]);
+    Ok(())
 }
 
 /// Records `request` and picks its reply under one lock, so the n-th request

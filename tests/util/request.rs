@@ -3,8 +3,7 @@
 //!
 //! Choosing and writing answers is left to `util::receiver`.
 
-use std::io::{self, BufRead, Read, Write};
-use std::net::TcpStream;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Instant;
 
 use hmac::{Hmac, Mac};
@@ -77,11 +76,10 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Reads one request; `None` means the client sent nothing (as the
-/// receiver's own wake-up connection does).
-pub(super) fn read_request(
-    reader: &mut impl BufRead,
-    stream: &TcpStream,
+/// Reads one request off the connection `reader` buffers; `None` means the
+/// client sent nothing (as the receiver's own wake-up connection does).
+pub(super) fn read_request<S: Read + Write>(
+    reader: &mut BufReader<S>,
 ) -> io::Result<Option<Request>> {
     let line = read_line(reader)?;
     if line.is_empty() {
@@ -111,7 +109,9 @@ pub(super) fn read_request(
     // curl and some libraries wait for this before sending a large body.
     let expect = request.header("Expect");
     if expect.is_some_and(|value| value.eq_ignore_ascii_case("100-continue")) {
-        (&*stream).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
     request.body = read_body(reader, &request)?;
     request.received = Instant::now();
