@@ -395,7 +395,7 @@ start_ledger() {
 # Removes rbg-notify's ledger and an empty spool from FOLDER, and FOLDER once
 # empty; a spool still holding deliveries is kept, and said so.
 remove_own_files() {
-    rm -f "$1/ledger.json" "$1/ledger.lock" "$1/spool/lock"
+    rm -f "$1/ledger.json" "$1/ledger.json.broken" "$1/ledger.lock" "$1/ca-bundle.pem" "$1/spool/lock"
     rmdir "$1/spool" 2>/dev/null || true
     if [ -d "$1/spool" ]; then
         warn "kept $1/spool: it holds deliveries not yet sent"
@@ -475,10 +475,27 @@ case $kind in
     hg) folder=$repo/.hg ;;
 esac
 owner=$(stat -c %u:%g "$folder")
-# Hooks run as the repository's owner and keep their spool and ledger in
-# this folder, so it must be theirs, not root's.
+# Hooks run as the repository's owner: the folder where they keep their
+# spool and ledger, the hgrc Mercurial only trusts from its owner, and the
+# hooks folder's new entries must be theirs, not root's.
 if [ "$(id -u)" = 0 ] && [ "$owner" != 0:0 ]; then
     chown -R "$owner" "$folder/rbg-notify"
+    case $kind in
+        hg) chown "$owner" "$repo/.hg/hgrc" ;;
+        git)
+            # A hooks folder outside the repository (core.hooksPath) may be
+            # shared: its owners are left as they are.
+            case $hooks in
+                "$common"/*)
+                    for path in "$hook" "$entries" "$entries/50-rbg-notify"; do
+                        if [ -e "$path" ] || [ -L "$path" ]; then
+                            chown -h "$owner" "$path"
+                        fi
+                    done
+                    ;;
+            esac
+            ;;
+    esac
 fi
 start_ledger
 say "wired $repo ($kind); check it with: (cd '$repo' && '$binary' --check)"

@@ -328,34 +328,62 @@ fn wires_mercurial_keeping_every_other_byte_of_the_hgrc() {
     assert!(!env.server().join(".hg/rbg-notify/install").exists());
 }
 
-/// Found when wiring as root: the folder install.sh writes in was left
-/// root's, so hooks running as the repository's owner could not keep
-/// their spool there.
-#[test]
-fn wiring_as_root_leaves_the_owners_folder_theirs() {
-    use std::os::unix::fs::MetadataExt;
-    let env = GitEnv::new();
-    if fs::metadata(env.root()).unwrap().uid() != 0 {
-        return; // Only root can wire another user's repository.
-    }
-    let owner = "4321:4321";
+/// Gives `path` and everything under it to uid and gid 4321.
+fn give_away(path: &Path) {
     let chown = Command::new("chown")
-        .args(["-R", owner, path_str(env.bare())])
+        .args(["-R", "4321:4321", path_str(path)])
         .status();
     assert!(chown.unwrap().success());
+}
+
+/// Checks that every one of `paths` belongs to uid and gid 4321.
+fn assert_given_away(paths: &[PathBuf]) {
+    use std::os::unix::fs::MetadataExt;
+    for path in paths {
+        let meta = fs::symlink_metadata(path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (4321, 4321), "{}", path.display());
+    }
+}
+
+/// Returns whether the tests run as root, which alone can wire another
+/// user's repository.
+fn root(env_root: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(env_root).unwrap().uid() == 0
+}
+
+/// Found when wiring as root, and by a trial: the folder install.sh writes
+/// in, the dispatcher and its entries, and a Mercurial hgrc were left
+/// root's, so hooks running as the repository's owner could not keep their
+/// spool there, and Mercurial ignored the hook.
+#[test]
+fn wiring_as_root_leaves_the_owners_files_theirs() {
+    let env = GitEnv::new();
+    if !root(env.root()) {
+        return;
+    }
+    let hooks = env.bare().join("hooks");
+    write_hook(
+        &hooks.join("post-receive"),
+        "#!/bin/sh
+exit 0
+",
+    );
+    give_away(env.bare());
     let config = env.write_config(&json!({ "webhooks": [] }));
 
     let output = wire(env.root(), env.bare(), &["--config", path_str(&config)]);
 
     let folder = env.bare().join("rbg-notify");
-    for path in [
+    let entries = hooks.join("post-receive.d");
+    assert_given_away(&[
         folder.clone(),
         folder.join("install"),
         folder.join("install/hooks"),
-    ] {
-        let meta = fs::metadata(&path).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (4321, 4321), "{}", path.display());
-    }
+        hooks.join("post-receive"),
+        entries.clone(),
+        entries.join("50-rbg-notify"),
+    ]);
     // Root runs nothing there for the owner: the first push starts the ledger.
     assert!(!folder.join("ledger.json").exists());
     let said = String::from_utf8_lossy(&output.stdout);
@@ -363,4 +391,14 @@ fn wiring_as_root_leaves_the_owners_folder_theirs() {
         said.contains("the ledger starts with the first push"),
         "{said}"
     );
+
+    // A repository just made with `hg init`: no hgrc yet.
+    let hg = HgEnv::new();
+    let _ = fs::remove_file(hg.server().join(".hg/hgrc"));
+    give_away(hg.server());
+    wire(hg.root(), hg.server(), &["--config", path_str(&config)]);
+    assert_given_away(&[
+        hg.server().join(".hg/hgrc"),
+        hg.server().join(".hg/rbg-notify"),
+    ]);
 }
