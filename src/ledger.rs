@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,13 @@ impl Ledger {
         folder.join(FILE)
     }
 
+    /// Returns whether a ledger was written for the repository at `folder`
+    /// before, so that a missing one was removed: the first write leaves a
+    /// line in the lock file, which stays.
+    pub fn kept(folder: &Path) -> bool {
+        fs::metadata(folder.join(LOCK)).is_ok_and(|m| m.len() > 0)
+    }
+
     /// Takes the ledger's lock, waiting until `deadline` at most; `None`
     /// means another run held it all that time.
     pub fn lock(folder: &Path, deadline: std::time::Instant) -> Result<Option<Lock>, Error> {
@@ -124,7 +131,18 @@ impl Ledger {
         let path = Ledger::file(&self.path);
         let bytes = serde_json::to_vec(self).map_err(Error::Payload)?;
         create_parent(&path)?;
-        spool::write_atomic(&path, &bytes)
+        spool::write_atomic(&path, &bytes)?;
+        let lock = self.path.join(LOCK);
+        if !Ledger::kept(&self.path) {
+            let mut file = fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&lock)
+                .map_err(spool::error(&lock, "opening"))?;
+            file.write_all(b"a ledger was written here\n")
+                .map_err(spool::error(&lock, "writing"))?;
+        }
+        Ok(())
     }
 }
 

@@ -109,6 +109,14 @@ pub fn run(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let repo = Repo::open(&config.mode, env)?;
+    let writes = match config.mode {
+        Mode::PostReceive | Mode::Changegroup | Mode::Range { .. } => !config.dry_run,
+        Mode::Retry => true,
+        Mode::Check | Mode::Ping { .. } => false,
+    };
+    if writes {
+        repo.check_owner()?;
+    }
     // Read once: naming may need it (rb-gateway's repository list), and so
     // does every mode. An error waits for the mode that needs the file.
     let loaded = repo.load_settings(config, env);
@@ -512,6 +520,7 @@ impl Run<'_> {
         problems: &mut Vec<Problem>,
     ) -> Result<(Ledger, ledger::Lock, bool), Error> {
         let folder = self.repo.folder();
+        let kept = Ledger::kept(&folder);
         let Some(lock) = Ledger::lock(&folder, deadline)? else {
             return Err(Error::Usage(format!(
                 "another rbg-notify run held {} for the whole time budget",
@@ -520,6 +529,13 @@ impl Run<'_> {
         };
         let mut unreadable = None;
         let ledger = Ledger::read(&folder, &mut unreadable)?;
+        if ledger.is_none() && unreadable.is_none() && kept {
+            unreadable = Some(format!(
+                "{}: missing, though a ledger was kept here; starting a new one, so a push \
+                 whose hook died before this run may be missing (replay it with --range)",
+                Ledger::file(&folder).display()
+            ));
+        }
         if let Some(text) = unreadable {
             problems.push(Problem {
                 text,

@@ -112,6 +112,23 @@ impl Repo {
         folder.canonicalize().unwrap_or(folder)
     }
 
+    /// Refuses a run by root in a repository another user owns: the files
+    /// it would keep there (spool, ledger) would be root's, and the hooks,
+    /// which run as the owner, could no longer write them.
+    pub fn check_owner(&self) -> Result<(), Error> {
+        use std::os::unix::fs::MetadataExt;
+        let folder = self.folder();
+        let uid = |path: &Path| std::fs::metadata(path).map(|m| m.uid()).ok();
+        match (uid(Path::new("/proc/self")), uid(&folder)) {
+            (Some(0), Some(owner)) if owner != 0 => Err(Error::Usage(format!(
+                "{} belongs to user {owner}; run rbg-notify as that user, as its hooks run, \
+                 so the files it keeps there stay theirs (e.g. runuser -u <owner> -- rbg-notify --retry)",
+                folder.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the push a hook was run for: git's ref updates from `stdin`
     /// with the branch tips before the push, or Mercurial's changegroup.
     pub fn read_push(&self, env: &Env, stdin: &mut dyn BufRead) -> Result<Read, Error> {

@@ -602,3 +602,34 @@ fn push_whose_hook_never_ran_is_sent_by_retry_and_once_only() {
     assert_eq!(ids(&received(&receiver, 3)), added_since(&env, 0));
     assert_eq!(spooled_files(&server_spool(&env)), Vec::<String>::new());
 }
+
+/// Found by a trial: `--retry` run by root in a repository the hg user
+/// owns left root's spool and ledger there, which the hooks could then not
+/// write.
+#[test]
+fn root_is_told_to_run_as_the_owner_and_writes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let env = hooked(vec![webhook("rb", &dead_url(), SECRET)]);
+    if fs::metadata(env.root()).unwrap().uid() != 0 {
+        return; // Only root can give a repository to another user.
+    }
+    let chown = Command::new("chown")
+        .args(["-R", "4321:4321", env.server().to_str().unwrap()])
+        .status();
+    assert!(chown.unwrap().success());
+
+    let output = env.run_binary(&["--retry"], &[], env.server());
+
+    assert_eq!(output.status.code(), Some(2));
+    let said = stderr(&output);
+    let ours: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("rbg-notify:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{said}");
+    assert!(
+        ours[0].contains("belongs to user 4321; run rbg-notify as that user"),
+        "{said}"
+    );
+    assert!(!env.server().join(".hg/rbg-notify").exists());
+}

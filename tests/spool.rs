@@ -973,3 +973,28 @@ fn a_push_killed_between_its_deliveries_and_the_ledger_keeps_its_ids() {
     assert!(sent[1].starts_with(id), "{sent:?} {id}");
     assert_spool_empty(&spool);
 }
+
+/// Found by a trial: a ledger removed by hand was started again without a
+/// word, and a push whose hook never ran was then silently missing.
+#[test]
+fn a_removed_ledger_is_reported_when_a_new_one_starts() {
+    let receiver = Receiver::ok();
+    let env = hooked(vec![rb(&receiver)]);
+    push_one(&env, "first");
+    let ledger = env.bare().join("rbg-notify/ledger.json");
+    fs::remove_file(&ledger).unwrap();
+
+    let output = retry(&env);
+
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let said = lines(&output);
+    let warning = format!(
+        "rbg-notify: warning: {}: missing, though a ledger was kept here; starting a new one, \
+         so a push whose hook died before this run may be missing (replay it with --range)",
+        ledger.display()
+    );
+    assert!(said.contains(&warning), "{said:?}");
+    assert!(ledger.is_file());
+    // The new one is quiet from then on.
+    assert_eq!(code(&retry(&env)), 0);
+}
