@@ -199,64 +199,6 @@ pub fn changes(before: &State, after: &State, first: &[&str]) -> Option<Pushed> 
     }
 }
 
-/// Accounts for what took a git repository from `before` to `now`: the
-/// push records (in `records` order) that follow on from `before` in turn
-/// each stand for their own push, under their own id; what they do not
-/// explain is returned as one more push. Returns the indexes of the
-/// records that stand, in the order they happened, and that push.
-///
-/// A record follows on when every branch and tag it moved was, just
-/// before, where it says it was. Records are tried again until none more
-/// follows, so two pushes recorded out of order still both stand.
-pub fn account(
-    before: &State,
-    now: &State,
-    records: &[&PushRecord],
-) -> (Vec<usize>, Option<Pushed>) {
-    let State::Git { refs } = before else {
-        return (Vec::new(), changes(before, now, &[]));
-    };
-    let mut cursor = refs.clone();
-    let mut taken: Vec<usize> = Vec::new();
-    loop {
-        let before = taken.len();
-        for (index, record) in records.iter().enumerate() {
-            if taken.contains(&index) {
-                continue;
-            }
-            let Pushed::Git { updates, .. } = &record.push else {
-                continue;
-            };
-            let counted: Vec<&[String; 3]> = updates.iter().filter(|u| counts(&u[2])).collect();
-            let follows = counted.iter().all(|[old, _, name]| match cursor.get(name) {
-                Some(id) => id == old,
-                None => wire::is_null_id(old),
-            });
-            if !follows {
-                continue;
-            }
-            for [_, new, name] in counted {
-                match wire::is_null_id(new) {
-                    true => cursor.remove(name),
-                    false => cursor.insert(name.clone(), new.clone()),
-                };
-            }
-            taken.push(index);
-        }
-        if taken.len() == before {
-            break;
-        }
-    }
-    let first: Vec<&str> = records.iter().flat_map(|r| named(r)).collect();
-    let rest = changes(&State::Git { refs: cursor }, now, &first);
-    (taken, rest)
-}
-
-/// Returns whether the ledger keeps a ref: branches and tags.
-fn counts(name: &str) -> bool {
-    name.starts_with(wire::BRANCH_PREFIX) || name.starts_with(wire::TAG_PREFIX)
-}
-
 /// Returns the ref names a push record names, in its order.
 pub fn named(record: &PushRecord) -> Vec<&str> {
     match &record.push {
@@ -326,48 +268,6 @@ mod tests {
         assert_eq!(changes(&state, &fewer, &[]), None);
         // A name given first that did not change adds nothing.
         assert_eq!(changes(&fewer, &fewer, &["refs/heads/x"]), None);
-    }
-
-    fn record(updates: &[(&str, &str, &str)]) -> PushRecord {
-        PushRecord {
-            version: spool::FORMAT_VERSION,
-            id: "1".into(),
-            repository: "r".into(),
-            path: "/r".into(),
-            push: Pushed::Git {
-                updates: updates
-                    .iter()
-                    .map(|(o, n, r)| [o.repeat(40), n.repeat(40), r.to_string()])
-                    .collect(),
-                tips: Vec::new(),
-            },
-        }
-    }
-
-    #[test]
-    fn records_that_follow_on_stand_for_their_pushes_and_the_rest_is_one_more() {
-        let before = git(&[("refs/heads/main", "a")]);
-        let now = git(&[("refs/heads/main", "d"), ("refs/tags/v1", "b")]);
-        // Recorded out of order: b to c, then a to b (with a tag and a
-        // note, which the ledger does not keep); c to d has no record.
-        let second = record(&[("b", "c", "refs/heads/main")]);
-        let first = record(&[
-            ("a", "b", "refs/heads/main"),
-            ("0", "b", "refs/tags/v1"),
-            ("e", "e", "refs/notes/commits"),
-        ]);
-        let stray = record(&[("x", "y", "refs/heads/main")]);
-        let (taken, rest) = account(&before, &now, &[&second, &first, &stray]);
-        assert_eq!(taken, [1, 0]);
-        assert_eq!(
-            updates(&rest.unwrap()),
-            [("c".into(), "d".into(), "refs/heads/main".into())]
-        );
-
-        // Records that explain everything leave nothing more.
-        let now = git(&[("refs/heads/main", "c"), ("refs/tags/v1", "b")]);
-        let (taken, rest) = account(&before, &now, &[&first, &second]);
-        assert_eq!((taken, rest), (vec![0, 1], None));
     }
 
     #[test]

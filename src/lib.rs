@@ -508,11 +508,10 @@ impl Run<'_> {
 
     /// Writes down in the ledger what the repository gained since it was
     /// last written, as one pending push, which the push records in
-    /// `records` are part of; without a ledger yet, starts one with the
-    /// records as its pending pushes. Returns the ledger, with its lock,
-    /// and whether it is still to be written: when every pending push is a
-    /// record still in the spool, that record stands for it until the
-    /// ledger is written once, after the push has become deliveries.
+    /// `records` are part of. Without a ledger yet, starts one with the
+    /// records as its pending pushes, which stand for themselves until it
+    /// is written, after they have become deliveries. Returns the ledger,
+    /// with its lock, and whether it is still to be written.
     fn ledger_in(
         &mut self,
         records: &[(PathBuf, PushRecord)],
@@ -557,19 +556,16 @@ impl Run<'_> {
         if ledger.state == now {
             return Ok((ledger, lock, false));
         }
-        // Records that follow on from the ledger stand for their own pushes,
-        // under their own ids, whatever a killed run already made of them;
-        // what they do not explain is written down first, as a new push.
-        let listed: Vec<&PushRecord> = records.iter().map(|(_, r)| r).collect();
-        let (taken, rest) = ledger::account(&ledger.state, &now, &listed);
+        // One push for all the repository gained, walked against the
+        // ledger's branches: records do not stand for their own pushes
+        // here, as each was walked against branches that an unrecorded
+        // push may have moved. It is written down before it is expanded,
+        // so a run killed after that makes the same deliveries again.
+        let first: Vec<&str> = records.iter().flat_map(|(_, r)| ledger::named(r)).collect();
+        if let Some(push) = ledger::changes(&ledger.state, &now, &first) {
+            ledger.pending.push(self.push_record(push));
+        }
         ledger.state = now;
-        ledger
-            .pending
-            .extend(taken.into_iter().map(|i| listed[i].clone()));
-        let Some(rest) = rest else {
-            return Ok((ledger, lock, true));
-        };
-        ledger.pending.push(self.push_record(rest));
         ledger.write()?;
         Ok((ledger, lock, false))
     }
