@@ -78,6 +78,23 @@ fn plain(error: Error) -> Error {
     }
 }
 
+/// Lists the refs whose full names start with one of `prefixes`, with the
+/// ids they point at (symbolic refs left out). Names are read as the ref
+/// updates on stdin are: lossily, when not UTF-8.
+pub fn refs(repo: &Repository, prefixes: &[&str]) -> Result<Vec<(String, Oid)>, Error> {
+    let listing = || Error::git("listing the repository's refs");
+    let mut found = Vec::new();
+    for reference in repo.references().map_err(listing())? {
+        let reference = reference.map_err(listing())?;
+        let name = String::from_utf8_lossy(reference.name_bytes());
+        let kept = prefixes.iter().any(|p| name.starts_with(p));
+        if let (true, Some(id)) = (kept, reference.target()) {
+            found.push((name.into_owned(), id));
+        }
+    }
+    Ok(found)
+}
+
 /// Returns the folder that names the repository: the bare repository
 /// itself, or the work tree of a normal one. A linked worktree belongs to
 /// the repository whose hooks a push runs, so it gives that one's folder.

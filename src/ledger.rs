@@ -90,7 +90,7 @@ impl Ledger {
     /// means another run held it all that time.
     pub fn lock(folder: &Path, deadline: std::time::Instant) -> Result<Option<Lock>, Error> {
         let path = folder.join(LOCK);
-        create_parent(&path)?;
+        spool::create_parent(&path)?;
         Ok(spool::lock_file(&path, deadline)?.map(|lock| Lock { _lock: lock }))
     }
 
@@ -130,7 +130,7 @@ impl Ledger {
     pub fn write(&self) -> Result<(), Error> {
         let path = Ledger::file(&self.path);
         let bytes = serde_json::to_vec(self).map_err(Error::Payload)?;
-        create_parent(&path)?;
+        spool::create_parent(&path)?;
         spool::write_atomic(&path, &bytes)?;
         let lock = self.path.join(LOCK);
         if !Ledger::kept(&self.path) {
@@ -143,16 +143,6 @@ impl Ledger {
                 .map_err(spool::error(&lock, "writing"))?;
         }
         Ok(())
-    }
-}
-
-/// Creates the folder that holds `path`.
-fn create_parent(path: &Path) -> Result<(), Error> {
-    match path.parent() {
-        Some(parent) => {
-            fs::create_dir_all(parent).map_err(spool::error(parent, "creating the folder"))
-        }
-        None => Ok(()),
     }
 }
 

@@ -5,7 +5,6 @@
 //! The details live in `git.rs`/`walk.rs` and `hg.rs`; this file only
 //! chooses between them.
 
-use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::ops;
 use std::path::{Path, PathBuf};
@@ -174,20 +173,12 @@ impl Repo {
     pub fn state(&self) -> Result<State, Error> {
         match self {
             Repo::Git(repo) => {
-                let listing = || Error::git("listing the repository's refs");
-                let mut refs = BTreeMap::new();
-                for reference in repo.references().map_err(listing())? {
-                    let reference = reference.map_err(listing())?;
-                    // Named as the ref updates on stdin are: lossily, when
-                    // not UTF-8.
-                    let name = String::from_utf8_lossy(reference.name_bytes());
-                    let kept =
-                        name.starts_with(wire::BRANCH_PREFIX) || name.starts_with(wire::TAG_PREFIX);
-                    if let (true, Some(id)) = (kept, reference.target()) {
-                        refs.insert(name.into_owned(), id.to_string());
-                    }
-                }
-                Ok(State::Git { refs })
+                let kept = [wire::BRANCH_PREFIX, wire::TAG_PREFIX];
+                let refs = git::refs(repo, &kept)?;
+                let refs = refs.into_iter().map(|(n, id)| (n, id.to_string()));
+                Ok(State::Git {
+                    refs: refs.collect(),
+                })
             }
             Repo::Hg(repo, _) => {
                 let (rev, node) = repo.tip()?;

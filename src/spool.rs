@@ -386,6 +386,14 @@ pub fn lock_file(path: &Path, deadline: Instant) -> Result<Option<Lock>, Error> 
     }
 }
 
+/// Creates the folder that holds `path`, if needed.
+pub fn create_parent(path: &Path) -> Result<(), Error> {
+    match path.parent() {
+        Some(parent) => fs::create_dir_all(parent).map_err(error(parent, "creating the folder")),
+        None => Ok(()),
+    }
+}
+
 /// Writes `bytes` to `path` atomically and durably: to a temporary name in
 /// the same folder, synced, renamed into place, and the folder synced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {

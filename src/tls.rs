@@ -60,9 +60,7 @@ pub fn cert_file(settings: &Settings, folder: &Path) -> Result<Option<PathBuf>, 
     // Rewritten only on a change, so runs of a repository do not keep
     // replacing a file that every one of them reads.
     if fs::read(&path).ok().as_deref() != Some(bundle.as_slice()) {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(spool::error(parent, "creating the folder"))?;
-        }
+        spool::create_parent(&path)?;
         spool::write_atomic(&path, &bundle)?;
     }
     Ok(Some(path))

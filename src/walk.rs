@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use git2::{Oid, Repository, Sort};
 
 use crate::error::Error;
+use crate::git;
 use crate::payload::Target;
 use crate::refs::{Range, RefUpdate};
 use crate::wire;
@@ -168,18 +169,9 @@ pub fn pre_push_tips(
     repo: &Repository,
     updates: &[RefUpdate],
 ) -> Result<Vec<(String, Oid)>, Error> {
-    let mut tips: HashMap<String, Oid> = HashMap::new();
-    let refs = repo
-        .references()
-        .map_err(Error::git("listing the repository's refs"))?;
-    for reference in refs {
-        let reference = reference.map_err(Error::git("listing the repository's refs"))?;
-        // Named as the ref updates on stdin are: lossily, when not UTF-8.
-        let name = String::from_utf8_lossy(reference.name_bytes());
-        if let (true, Some(id)) = (name.starts_with(wire::BRANCH_PREFIX), reference.target()) {
-            tips.insert(name.into_owned(), id);
-        }
-    }
+    let mut tips: HashMap<String, Oid> = git::refs(repo, &[wire::BRANCH_PREFIX])?
+        .into_iter()
+        .collect();
     for update in updates.iter().filter(|u| u.branch().is_some()) {
         if update.is_created() {
             tips.remove(&update.name);
