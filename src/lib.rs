@@ -3,11 +3,14 @@
 //!
 //! A run reads the push (`repo.rs`, with `refs.rs`, `walk.rs` and `git.rs`
 //! for git, `hg.rs` for Mercurial) and records it in the spool
-//! (`spool.rs`). It then turns recorded pushes into payloads for every
-//! webhook of the settings file (`settings.rs`) that wants them
-//! (`fanout.rs`, `payload.rs`), spools each one, and sends what the spool
-//! holds (`send.rs`, `deliver.rs`, `sign.rs`). This file only strings those steps together; `main.rs` turns
-//! the command line into a `Config` and the result into an exit status.
+//! (`spool.rs`). It then takes in what the repository gained since the
+//! ledger was written (`ledger.rs`), which covers recorded pushes and any
+//! push whose hook died, turns that into payloads for every webhook of the
+//! settings file (`settings.rs`) that wants them (`fanout.rs`,
+//! `payload.rs`), spools each one, and sends what the spool holds
+//! (`send.rs`, `deliver.rs`, `sign.rs`, with the CA files of `tls.rs`).
+//! This file only strings those steps together; `main.rs` turns the command
+//! line into a `Config` and the result into an exit status.
 
 #![warn(missing_docs)]
 

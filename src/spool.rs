@@ -3,16 +3,18 @@
 //!
 //! Nothing is sent before it is durable here. A run first records the push
 //! it was given (a *push record*: the ref updates and the branch tips before
-//! the push, or the changegroup's first and last node), then turns push
-//! records into *spooled deliveries* (one file per payload and webhook, with
-//! the exact body), removes the push record, and only then sends. A
-//! delivery file is removed only after a 2xx answer. A run killed at any
-//! instant thus leaves at worst a delivery that is sent again later, under
-//! the same `X-RBG-Delivery` id, never one that is lost.
+//! the push, or the changegroup's first and last node). Holding the lock, it
+//! takes in what the repository gained since the ledger (`ledger.rs`) was
+//! written, which covers every push record, turns it into *spooled
+//! deliveries* (one file per payload and webhook, with the exact body),
+//! removes the push records, and only then sends. A delivery file is
+//! removed only after a 2xx answer. A run killed at any instant thus leaves
+//! at worst a delivery that is sent again later, under the same
+//! `X-RBG-Delivery` id, never one that is lost.
 //!
 //! Every file is written to a temporary name, synced, renamed into place,
 //! and the folder synced. One exclusive lock (`lock` in the folder) is held
-//! while push records are turned into deliveries and deliveries are sent,
+//! while pushes are turned into deliveries and deliveries are sent,
 //! so two runs never send the same delivery.
 //!
 //! File names sort in the order things must be sent: a push record is
