@@ -476,13 +476,15 @@ case $kind in
 esac
 owner=$(stat -c %u:%g "$folder")
 # Hooks run as the repository's owner: the folder where they keep their
-# spool and ledger, the hgrc Mercurial only trusts from its owner, and the
-# hooks folder's new entries must be theirs, not root's.
+# spool and ledger, the hgrc Mercurial only trusts from its owner, the git
+# config and the hooks folder's new entries must be theirs, not root's.
 if [ "$(id -u)" = 0 ] && [ "$owner" != 0:0 ]; then
     chown -R "$owner" "$folder/rbg-notify"
     case $kind in
         hg) chown "$owner" "$repo/.hg/hgrc" ;;
         git)
+            # git config rewrites the file, as root's.
+            chown "$owner" "$common/config"
             # A hooks folder outside the repository (core.hooksPath) may be
             # shared: its owners are left as they are.
             case $hooks in

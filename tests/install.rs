@@ -377,6 +377,7 @@ exit 0
     let folder = env.bare().join("rbg-notify");
     let entries = hooks.join("post-receive.d");
     assert_given_away(&[
+        env.bare().join("config"),
         folder.clone(),
         folder.join("install"),
         folder.join("install/hooks"),
