@@ -629,6 +629,20 @@ fn unwritable_spool_folder_is_one_clear_error() {
     assert_spool_empty(&inside);
 }
 
+/// Maps each commit `receiver` got to the delivery id it first came under,
+/// checking every delivery and that no commit came under two ids.
+fn first_ids(receiver: &Receiver, context: &str) -> HashMap<String, String> {
+    let mut first_id: HashMap<String, String> = HashMap::new();
+    for request in receiver.requests() {
+        let delivery = request.header("X-RBG-Delivery").expect("an id").to_string();
+        for id in ids(checked(&request, "repo1")["commits"].as_array().unwrap()) {
+            let first = first_id.entry(id.clone()).or_insert(delivery.clone());
+            assert_eq!(*first, delivery, "{context}: {id} sent under two ids");
+        }
+    }
+    first_id
+}
+
 /// Says when a killed run is killed.
 #[derive(Clone, Copy, Debug)]
 enum Kill {
@@ -697,15 +711,7 @@ fn kill_then_retry(n: usize, kill: Kill) -> bool {
     assert!(!stderr(&output).contains("panicked"), "{context}");
 
     // Every commit at least once; a repeat only under its first id.
-    let mut first_id: HashMap<String, String> = HashMap::new();
-    for request in receiver.requests() {
-        let delivery = request.header("X-RBG-Delivery").expect("an id").to_string();
-        let body = checked(&request, "repo1");
-        for id in ids(body["commits"].as_array().unwrap()) {
-            let first = first_id.entry(id.clone()).or_insert(delivery.clone());
-            assert_eq!(*first, delivery, "{context}: {id} sent under two ids");
-        }
-    }
+    let first_id = first_ids(&receiver, &context);
     // Killed after the push record was durable, or after it was written
     // but before its rename (the next run adopts a complete record whose
     // writer is gone): every commit arrives. Killed while writing it:
@@ -904,14 +910,7 @@ fn hooks_killed_at_any_instant_lose_no_push_after_one_retry() {
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     // Every commit arrived; one that came twice came under one id.
-    let mut first_id: HashMap<String, String> = HashMap::new();
-    for request in receiver.requests() {
-        let delivery = request.header("X-RBG-Delivery").expect("an id").to_string();
-        for id in ids(checked(&request, "repo1")["commits"].as_array().unwrap()) {
-            let first = first_id.entry(id.clone()).or_insert(delivery.clone());
-            assert_eq!(*first, delivery, "{id} sent under two ids");
-        }
-    }
+    let first_id = first_ids(&receiver, "killed at random");
     let missing: Vec<&String> = pushed
         .iter()
         .filter(|id| !first_id.contains_key(*id))
@@ -1024,17 +1023,7 @@ fn hooks_killed_at_each_file_they_write_lose_nothing() {
         push(&env, &["origin", "main"]);
         assert_eq!(code(&retry(&env)), 0, "killed at {calls} {n}");
 
-        let mut first_id: HashMap<String, String> = HashMap::new();
-        for request in receiver.requests() {
-            let delivery = request.header("X-RBG-Delivery").expect("an id").to_string();
-            for id in ids(checked(&request, "repo1")["commits"].as_array().unwrap()) {
-                let first = first_id.entry(id.clone()).or_insert(delivery.clone());
-                assert_eq!(
-                    *first, delivery,
-                    "killed at {calls} {n}: {id} sent under two ids"
-                );
-            }
-        }
+        let first_id = first_ids(&receiver, &format!("killed at {calls} {n}"));
         for id in env.rev_list(&["--all"]) {
             assert!(
                 first_id.contains_key(&id),
