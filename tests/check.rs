@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::git_push::{assert_delivered, checked, SECRET};
 use crate::util::{
-    assert_success, binary, path_str, remote_lines, stderr, stdout, webhook, GitEnv, Receiver,
-    Reply,
+    assert_success, binary, give_away, path_str, remote_lines, running_as_root, stderr, stdout,
+    webhook, GitEnv, Receiver, Reply,
 };
 
 /// A secret as long as Review Board's hooks UUIDs, so no warning is given.
@@ -233,15 +233,11 @@ fn ping_signs_a_ping_event_for_each_matching_webhook() {
 /// git user owns: libgit2's refusal did not say what to do.
 #[test]
 fn a_repository_another_user_owns_says_to_run_as_its_owner() {
-    use std::os::unix::fs::MetadataExt;
-    let env = GitEnv::new();
-    if fs::metadata(env.root()).unwrap().uid() != 0 {
+    if !running_as_root() {
         return; // Only root can give a repository to another user.
     }
-    let chown = std::process::Command::new("chown")
-        .args(["-R", "4321:4321", path_str(env.bare())])
-        .status();
-    assert!(chown.unwrap().success());
+    let env = GitEnv::new();
+    give_away(env.bare());
 
     let output = env.run_binary(&["--check"], b"", &[], env.bare());
 

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 
 use crate::git_push::{assert_delivered, kept, spool_dir, spooled_files};
 use crate::util::{
-    assert_success, dead_url, isolate, run_with_timeout, stderr, stdout, webhook, HgEnv, Receiver,
-    Request, COMMAND_TIMEOUT, HOOK_PATH,
+    assert_success, dead_url, give_away, isolate, run_with_timeout, running_as_root, stderr,
+    stdout, webhook, HgEnv, Receiver, Request, COMMAND_TIMEOUT, HOOK_PATH, OTHER_USER,
 };
 
 /// The secret of the webhooks these tests configure.
@@ -608,15 +608,11 @@ fn push_whose_hook_never_ran_is_sent_by_retry_and_once_only() {
 /// write.
 #[test]
 fn root_is_told_to_run_as_the_owner_and_writes_nothing() {
-    use std::os::unix::fs::MetadataExt;
-    let env = hooked(vec![webhook("rb", &dead_url(), SECRET)]);
-    if fs::metadata(env.root()).unwrap().uid() != 0 {
+    if !running_as_root() {
         return; // Only root can give a repository to another user.
     }
-    let chown = Command::new("chown")
-        .args(["-R", "4321:4321", env.server().to_str().unwrap()])
-        .status();
-    assert!(chown.unwrap().success());
+    let env = hooked(vec![webhook("rb", &dead_url(), SECRET)]);
+    give_away(env.server());
 
     let output = env.run_binary(&["--retry"], &[], env.server());
 
@@ -628,7 +624,9 @@ fn root_is_told_to_run_as_the_owner_and_writes_nothing() {
         .collect();
     assert_eq!(ours.len(), 1, "{said}");
     assert!(
-        ours[0].contains("belongs to user 4321; run rbg-notify as that user"),
+        ours[0].contains(&format!(
+            "belongs to user {OTHER_USER}; run rbg-notify as that user"
+        )),
         "{said}"
     );
     assert!(!env.server().join(".hg/rbg-notify").exists());

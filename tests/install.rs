@@ -12,8 +12,9 @@ use serde_json::json;
 
 use crate::git_push::{assert_delivered, checked, rb, SECRET};
 use crate::util::{
-    assert_success, binary, isolate, path_str, remote_lines, run_with_timeout, stderr, webhook,
-    GitEnv, HgEnv, Receiver, COMMAND_TIMEOUT, ZERO_ID,
+    assert_given_away, assert_success, binary, give_away, isolate, path_str, remote_lines,
+    run_with_timeout, running_as_root, stderr, webhook, write_executable, GitEnv, HgEnv, Receiver,
+    COMMAND_TIMEOUT, ZERO_ID,
 };
 
 /// Returns the checkout's install.sh.
@@ -71,12 +72,6 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
     all
 }
 
-/// Writes an executable hook script at `path`.
-fn write_hook(path: &Path, text: &str) {
-    fs::write(path, text).expect("write a hook");
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod a hook");
-}
-
 /// A hook that appends its stdin to `file` and exits with `status`.
 fn recorder(file: &Path, status: u8) -> String {
     format!("#!/bin/sh\ncat >>'{}'\nexit {status}\n", path_str(file))
@@ -125,7 +120,7 @@ fn keeps_an_existing_hook_and_gives_both_the_same_stdin() {
     let env = GitEnv::new();
     let hooks = env.bare().join("hooks");
     let seen = env.root().join("seen-by-old-hook");
-    write_hook(&hooks.join("post-receive"), &recorder(&seen, 0));
+    write_executable(&hooks.join("post-receive"), &recorder(&seen, 0));
     let original = snapshot(&hooks);
     let config = env.write_config(&json!({ "webhooks": [rb(&receiver)] }));
 
@@ -142,7 +137,7 @@ fn keeps_an_existing_hook_and_gives_both_the_same_stdin() {
     );
     // A third entry records its stdin too, so the two can be compared.
     let seen_too = env.root().join("seen-by-another-entry");
-    write_hook(&entries.join("90-another"), &recorder(&seen_too, 0));
+    write_executable(&entries.join("90-another"), &recorder(&seen_too, 0));
 
     let first = env.commit("on main");
     env.branch("topic");
@@ -172,9 +167,9 @@ fn dispatcher_runs_every_entry_and_exits_with_the_first_failure() {
     let logs: Vec<PathBuf> = (1..=3)
         .map(|n| env.root().join(format!("log{n}")))
         .collect();
-    write_hook(&entries.join("10-a"), &recorder(&logs[0], 0));
-    write_hook(&entries.join("20-b"), &recorder(&logs[1], 3));
-    write_hook(&entries.join("30-c"), &recorder(&logs[2], 4));
+    write_executable(&entries.join("10-a"), &recorder(&logs[0], 0));
+    write_executable(&entries.join("20-b"), &recorder(&logs[1], 3));
+    write_executable(&entries.join("30-c"), &recorder(&logs[2], 4));
     fs::write(entries.join("40-not-executable"), "#!/bin/sh\nexit 9\n").unwrap();
 
     // Bytes a shell variable would not keep: no last newline, a CR, a NUL.
@@ -215,7 +210,7 @@ fn rerun_changes_nothing_and_uninstall_restores_every_byte() {
     let receiver = Receiver::ok();
     let env = GitEnv::new();
     let hooks = env.bare().join("hooks");
-    write_hook(&hooks.join("post-receive"), "#!/bin/sh\nexit 0\n");
+    write_executable(&hooks.join("post-receive"), "#!/bin/sh\nexit 0\n");
     let before = snapshot(env.bare());
     let config = env.write_config(&json!({ "webhooks": [rb(&receiver)] }));
     let args = ["--config", path_str(&config), "--repository", "Project"];
@@ -246,7 +241,7 @@ fn paths_with_spaces_work() {
     let bin = folder.join("rbg-notify");
     std::os::unix::fs::symlink(binary(), &bin).unwrap();
     let hooks = env.bare().join("hooks");
-    write_hook(&hooks.join("post-receive"), "#!/bin/sh\ncat >/dev/null\n");
+    write_executable(&hooks.join("post-receive"), "#!/bin/sh\ncat >/dev/null\n");
     let mut hook = webhook("rb", &receiver.url(), SECRET);
     hook["repositories"] = json!(["my project"]);
     let config = env.root().join("settings folder/rb.json");
@@ -328,30 +323,6 @@ fn wires_mercurial_keeping_every_other_byte_of_the_hgrc() {
     assert!(!env.server().join(".hg/rbg-notify/install").exists());
 }
 
-/// Gives `path` and everything under it to uid and gid 4321.
-fn give_away(path: &Path) {
-    let chown = Command::new("chown")
-        .args(["-R", "4321:4321", path_str(path)])
-        .status();
-    assert!(chown.unwrap().success());
-}
-
-/// Checks that every one of `paths` belongs to uid and gid 4321.
-fn assert_given_away(paths: &[PathBuf]) {
-    use std::os::unix::fs::MetadataExt;
-    for path in paths {
-        let meta = fs::symlink_metadata(path).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (4321, 4321), "{}", path.display());
-    }
-}
-
-/// Returns whether the tests run as root, which alone can wire another
-/// user's repository.
-fn root(env_root: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(env_root).unwrap().uid() == 0
-}
-
 /// Found when wiring as root, and by a trial: the folder install.sh writes
 /// in, the dispatcher and its entries, and a Mercurial hgrc were left
 /// root's, so hooks running as the repository's owner could not keep their
@@ -359,11 +330,11 @@ fn root(env_root: &Path) -> bool {
 #[test]
 fn wiring_as_root_leaves_the_owners_files_theirs() {
     let env = GitEnv::new();
-    if !root(env.root()) {
-        return;
+    if !running_as_root() {
+        return; // Only root can give a repository to another user.
     }
     let hooks = env.bare().join("hooks");
-    write_hook(
+    write_executable(
         &hooks.join("post-receive"),
         "#!/bin/sh
 exit 0

@@ -24,7 +24,8 @@ use crate::git_push::{
 };
 use crate::util::{
     assert_success, binary, dead_url, isolate, path_str, remote_lines, run_with_timeout, stderr,
-    webhook, Behaviour, GitEnv, Receiver, Reply, COMMAND_TIMEOUT, HOOK_PATH, ZERO_ID,
+    webhook, write_executable, Behaviour, GitEnv, Receiver, Reply, COMMAND_TIMEOUT, HOOK_PATH,
+    ZERO_ID,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -75,9 +76,7 @@ fn spool_line(spool: &Path, sent: &str, waiting: &str) -> String {
 /// Commits once on `main` and pushes it through the hook; returns the
 /// commit id and what the pusher saw.
 fn push_one(env: &GitEnv, message: &str) -> (String, Vec<String>) {
-    let id = env.commit(message);
-    let output = push(env, &["origin", "main"]);
-    (id, remote_lines(&output))
+    push_one_on(env, "main", message)
 }
 
 /// Checks that no spooled delivery, push record or broken file is left.
@@ -629,6 +628,22 @@ fn unwritable_spool_folder_is_one_clear_error() {
     assert_spool_empty(&inside);
 }
 
+/// Runs the hook for `line`, waits with `until`, then kills it with
+/// SIGKILL; checks that nothing it printed until then was a panic.
+fn run_killed(env: &GitEnv, settings: &Path, line: &str, until: impl FnOnce(), context: &str) {
+    let mut child = hook_command(env, settings).spawn().expect("run the binary");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let _ = stdin.write_all(line.as_bytes());
+    drop(stdin);
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    until();
+    let _ = child.kill();
+    child.wait().expect("the killed run can be waited for");
+    let mut said = String::new();
+    let _ = stderr.read_to_string(&mut said);
+    assert!(!said.contains("panicked"), "{context}: {said}");
+}
+
 /// Maps each commit `receiver` got to the delivery id it first came under,
 /// checking every delivery and that no commit came under two ids.
 fn first_ids(receiver: &Receiver, context: &str) -> HashMap<String, String> {
@@ -671,22 +686,11 @@ fn kill_then_retry(n: usize, kill: Kill) -> bool {
     assert_eq!(want.len(), n);
     let spool = spool_dir(env.bare());
 
-    let mut child = hook_command(&env, &settings)
-        .spawn()
-        .expect("run the binary");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let _ = stdin.write_all(line.as_bytes());
-    drop(stdin);
-    let mut killed_stderr = child.stderr.take().expect("stderr is piped");
-    match kill {
+    let until = || match kill {
         Kill::After(delay) => thread::sleep(delay),
         Kill::WhileHanging => assert_eq!(receiver.wait_for(1, WAIT).len(), 1),
-    }
-    let _ = child.kill();
-    child.wait().expect("the killed run can be waited for");
-    let mut said = String::new();
-    let _ = killed_stderr.read_to_string(&mut said);
-    assert!(!said.contains("panicked"), "{kill:?}: {said}");
+    };
+    run_killed(&env, &settings, &line, until, &format!("{kill:?}"));
 
     let left = spooled_files(&spool);
     let complete = left.iter().any(|f| !f.starts_with(".tmp."));
@@ -888,22 +892,14 @@ fn hooks_killed_at_any_instant_lose_no_push_after_one_retry() {
         push_without_hook(&env, &["origin", "main"]);
         let Some(ms) = kill else { continue };
         let line = format!("{old} {} refs/heads/main\n", env.rev_parse("main"));
-        let mut child = hook_command(&env, &settings)
-            .spawn()
-            .expect("run the binary");
-        let mut stdin = child.stdin.take().expect("stdin is piped");
-        let _ = stdin.write_all(line.as_bytes());
-        drop(stdin);
-        thread::sleep(Duration::from_millis(*ms));
-        let _ = child.kill();
-        child.wait().expect("the killed run can be waited for");
-        let mut said = String::new();
-        let _ = child
-            .stderr
-            .take()
-            .expect("piped")
-            .read_to_string(&mut said);
-        assert!(!said.contains("panicked"), "{kill:?}: {said}");
+        let until = || thread::sleep(Duration::from_millis(*ms));
+        run_killed(
+            &env,
+            &settings,
+            &line,
+            until,
+            &format!("killed after {ms} ms"),
+        );
     }
 
     let output = retry(&env);
@@ -976,10 +972,7 @@ fn install_killing_hook(env: &GitEnv, calls: &str, n: usize, status: &Path) {
     );
     let hook = env.bare().join("hooks").join("post-receive");
     fs::remove_file(&hook).expect("remove the hook");
-    fs::write(&hook, script).expect("write the killing hook");
-    let mut mode = fs::metadata(&hook).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
-    fs::set_permissions(&hook, mode).unwrap();
+    write_executable(&hook, &script);
 }
 
 /// Kills a hook at each file it puts in place or removes in turn (a push

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod command;
+mod files;
 mod git;
 mod hg;
 mod proxy;
@@ -19,6 +20,7 @@ mod request;
 mod tls;
 
 pub use command::*;
+pub use files::*;
 pub use git::*;
 pub use hg::*;
 pub use proxy::*;
